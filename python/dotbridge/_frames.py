@@ -1,0 +1,286 @@
+"""The wire protocol of Bridge/PROTOCOL.md, Python side.
+
+Design notes:
+- A frame is a 4-byte big-endian length N, then N bytes holding exactly one
+  MessagePack array. N == 0, N > max_frame_bytes, a body that is not one
+  array, or trailing bytes are a :class:`ProtocolError`.
+- Values (MSGPACK encoding, kind 1 tasks) go through :func:`packb_values` /
+  :func:`unpackb_values`: ext 1 = big ints (two's complement, big-endian),
+  ext 2 = 1-D numeric arrays (dtype code byte + little-endian elements),
+  tuples are sent as arrays. numpy is imported only when an ext 2 value
+  appears or a numpy object is encoded.
+- This module is imported by the worker: keep its imports minimal.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import sys
+
+import msgpack
+
+__all__ = [
+    "HELLO", "INIT", "TASK", "RESULT", "ERROR", "STOP", "FATAL",
+    "PROTOCOL_VERSION", "MAX_FRAME_BYTES", "MAX_DEPTH",
+    "ProtocolError",
+    "encode_frame", "decode_body", "FrameReader",
+    "packb_values", "unpackb_values", "ext_hook", "default",
+    "error_map", "make_python_init",
+    "DTYPE_CODES",
+]
+
+HELLO, INIT, TASK, RESULT, ERROR, STOP, FATAL = 1, 2, 3, 4, 5, 6, 7
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 1 << 30
+MAX_DEPTH = 64
+
+ENCODING_PICKLE = 0
+ENCODING_MSGPACK = 1
+
+_HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """A frame broke the wire protocol (bad length, not one MessagePack array, ...).
+
+    Defined here (not in ``_errors``) so the worker needs no heavy imports;
+    ``dotbridge.ProtocolError`` is this class.
+    """
+
+
+# ext 2 dtype codes <-> numpy dtype strings (little-endian).
+DTYPE_CODES = {1: "|b1", 2: "|i1", 3: "|u1", 4: "<i2", 5: "<u2", 6: "<i4", 7: "<u4",
+               8: "<i8", 9: "<u8", 10: "<f4", 11: "<f8"}
+_DTYPE_BY_KIND = {("b", 1): 1, ("i", 1): 2, ("u", 1): 3, ("i", 2): 4, ("u", 2): 5, ("i", 4): 6,
+                  ("u", 4): 7, ("i", 8): 8, ("u", 8): 9, ("f", 4): 10, ("f", 8): 11}
+# struct formats for decoding ext 2 without numpy
+_STRUCT_CODES = {1: "?", 2: "b", 3: "B", 4: "h", 5: "H", 6: "i", 7: "I", 8: "q", 9: "Q", 10: "f", 11: "d"}
+
+
+def _bigint_bytes(v: int) -> bytes:
+    n = (v + (v < 0)).bit_length() // 8 + 1
+    return v.to_bytes(n, "big", signed=True)
+
+
+def default(obj):
+    """msgpack ``default`` hook: big ints -> ext 1, numpy arrays -> ext 2, numpy scalars."""
+    if isinstance(obj, int):
+        return msgpack.ExtType(1, _bigint_bytes(obj))
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            if obj.ndim != 1:
+                raise TypeError(f"cannot encode a {obj.ndim}-D numpy array (only 1-D arrays travel as ext 2)")
+            code = _DTYPE_BY_KIND.get((obj.dtype.kind, obj.dtype.itemsize))
+            if code is None:
+                raise TypeError(f"cannot encode a numpy array of dtype {obj.dtype}")
+            data = obj.astype(DTYPE_CODES[code], copy=False)
+            return msgpack.ExtType(2, bytes((code,)) + data.tobytes())
+        if isinstance(obj, np.generic):
+            return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"cannot encode an object of type {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+def ext_hook(code: int, data: bytes):
+    """msgpack ``ext_hook``: ext 1 -> int, ext 2 -> numpy array (or list), others kept."""
+    if code == 1:
+        if not data:
+            raise ProtocolError("empty ext 1 (big integer)")
+        return int.from_bytes(data, "big", signed=True)
+    if code == 2:
+        if not data:
+            raise ProtocolError("empty ext 2 (array)")
+        dt = DTYPE_CODES.get(data[0])
+        if dt is None:
+            raise ProtocolError(f"unknown ext 2 dtype code {data[0]}")
+        body = memoryview(data)[1:]
+        try:
+            import numpy as np
+        except ImportError:
+            fmt = _STRUCT_CODES[data[0]]
+            size = struct.calcsize(fmt)
+            if len(body) % size:
+                raise ProtocolError("ext 2 length is not a multiple of the element size") from None
+            return list(struct.unpack("<%d%s" % (len(body) // size, fmt), body))
+        dtype = np.dtype(dt)
+        if len(body) % dtype.itemsize:
+            raise ProtocolError("ext 2 length is not a multiple of the element size")
+        return np.frombuffer(body, dtype=dtype).copy()
+    return msgpack.ExtType(code, data)
+
+
+def _raw_ext_hook(code: int, data: bytes):
+    return msgpack.ExtType(code, data)
+
+
+def _unpack_kwargs(limit: int) -> dict:
+    return dict(raw=False, strict_map_key=False, use_list=True,
+                max_str_len=limit, max_bin_len=limit, max_array_len=limit, max_map_len=limit,
+                max_ext_len=limit)
+
+
+def packb_values(value) -> bytes:
+    """Pack a value (or array of values) with the MSGPACK value codec.
+
+    Raises:
+        TypeError: a value of an unsupported type; the message names the type.
+    """
+    return msgpack.packb(value, default=default, use_bin_type=True)
+
+
+def unpackb_values(data, *, raw_ext: bool = False, limit: int = MAX_FRAME_BYTES):
+    """Unpack a MessagePack document with the value codec (ext 1/2 decoded)."""
+    try:
+        return msgpack.unpackb(data, ext_hook=_raw_ext_hook if raw_ext else ext_hook,
+                               **_unpack_kwargs(limit))
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException, struct.error) as e:
+        raise ProtocolError(f"bad MessagePack data: {e}") from e
+
+
+def encode_frame(array, *, max_frame_bytes: int = MAX_FRAME_BYTES) -> bytes:
+    """Encode one frame: length prefix + the packed array (values via the codec)."""
+    if not isinstance(array, (list, tuple)):
+        raise TypeError("a frame is a MessagePack array")
+    body = msgpack.packb(array, default=default, use_bin_type=True)
+    if len(body) > max_frame_bytes:
+        raise ProtocolError(f"frame of {len(body)} bytes exceeds max_frame_bytes={max_frame_bytes}")
+    return _HEADER.pack(len(body)) + body
+
+
+def decode_body(body, *, raw_ext: bool = False, limit: int = MAX_FRAME_BYTES) -> list:
+    """Decode a frame body (without its length prefix) into its array."""
+    if len(body) == 0:
+        raise ProtocolError("empty frame")
+    value = unpackb_values(body, raw_ext=raw_ext, limit=limit)
+    if not isinstance(value, list) or not value:
+        raise ProtocolError("a frame must be one non-empty MessagePack array")
+    if not isinstance(value[0], int) or isinstance(value[0], bool):
+        raise ProtocolError("a frame's first element must be its integer kind")
+    return value
+
+
+def check_depth(value, limit: int = MAX_DEPTH) -> None:
+    """Raise ProtocolError if ``value`` nests deeper than ``limit``."""
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if d > limit:
+            raise ProtocolError(f"value nests deeper than {limit}")
+        if isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+        elif isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+
+
+class FrameReader:
+    """Accumulates bytes and yields complete frames (arrays).
+
+    Not thread-safe. ``feed`` data, then iterate ``frames()``.
+    """
+
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES, *, raw_ext: bool = False) -> None:
+        self._buf = bytearray()
+        self._max = max_frame_bytes
+        self._raw_ext = raw_ext
+
+    def feed(self, data) -> None:
+        self._buf += data
+
+    def pending(self) -> int:
+        """Bytes buffered but not yet returned as frames."""
+        return len(self._buf)
+
+    def needed(self) -> int:
+        """Bytes still missing for the next frame (at least 1)."""
+        buf = self._buf
+        if len(buf) < 4:
+            return 4 - len(buf)
+        n = _HEADER.unpack_from(buf, 0)[0]
+        return max(1, 4 + n - len(buf))
+
+    def frames(self):
+        buf = self._buf
+        pos = 0
+        try:
+            while len(buf) - pos >= 4:
+                n = _HEADER.unpack_from(buf, pos)[0]
+                if n == 0 or n > self._max:
+                    raise ProtocolError(f"bad frame length {n} (max_frame_bytes={self._max})")
+                if len(buf) - pos - 4 < n:
+                    break
+                body = bytes(buf[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                yield decode_body(body, raw_ext=self._raw_ext, limit=self._max)
+        finally:
+            del buf[:pos]
+
+
+def _type_name(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def error_map(exc: BaseException, kind: str = "raised", index: int | None = None,
+              tb_text: str | None = None, _depth: int = 0) -> dict:
+    """The protocol's error map for a Python exception (with its cause chain)."""
+    if tb_text is None:
+        import traceback
+        tb_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    cause = exc.__cause__
+    if cause is None and not exc.__suppress_context__:
+        cause = exc.__context__
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not stop the error report
+        message = f"<unprintable {type(exc).__name__}>"
+    return {
+        "type": _type_name(type(exc)),
+        "message": message,
+        "traceback": tb_text,
+        "cause": error_map(cause, kind, None, None, _depth + 1) if cause is not None and _depth < 8 else None,
+        "kind": kind,
+        "index": index,
+    }
+
+
+def dumps(obj) -> bytes:
+    """pickle.dumps, falling back to cloudpickle for lambdas, closures and nested functions.
+
+    Raises:
+        pickle.PicklingError (or the original error): the object cannot be pickled
+            (and cloudpickle is not installed or failed too).
+    """
+    try:
+        return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as e:
+        try:
+            import cloudpickle
+        except ImportError:
+            raise pickle.PicklingError(
+                f"cannot pickle the task for a worker process ({e}); define the function at module "
+                "level or install cloudpickle to send lambdas, closures and nested functions") from e
+        try:
+            return cloudpickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        except Exception as e2:  # report the original failure, keep cloudpickle's as context
+            raise e from e2
+
+
+def make_python_init(initializer=None, initargs=(), sys_path=None, *, name: str = "SpawnPoolWorker") -> bytes:
+    """The opaque ``python_init`` blob of INIT for Python workers.
+
+    It holds the stdlib's spawn preparation data (sys.path, the main module's
+    path, cwd, authkey, start method) and, pickled separately so it can be
+    loaded after the main module is prepared, ``(initializer, initargs)``.
+    """
+    from multiprocessing import spawn
+    data = spawn.get_preparation_data(name)
+    if "authkey" in data:  # AuthenticationString refuses plain pickling; prepare() re-wraps it
+        data["authkey"] = bytes(data["authkey"])
+    if sys_path:
+        data["sys_path"] = list(sys_path) + [p for p in data.get("sys_path", []) if p not in sys_path]
+    init = dumps((initializer, tuple(initargs))) if initializer is not None else None
+    return pickle.dumps({"prep": data, "init": init}, pickle.HIGHEST_PROTOCOL)

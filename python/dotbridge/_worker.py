@@ -1,0 +1,329 @@
+"""The Python worker process: ``python -m dotbridge._worker``.
+
+Design notes:
+- Frames (Bridge/PROTOCOL.md) come in on fd 3 and go out on fd 4 (env
+  ``DOTBRIDGE_FDS="in,out"`` overrides). stdin becomes /dev/null; stdout and
+  stderr stay the user's.
+- The first frame is INIT: its ``python_init`` blob is the stdlib's spawn
+  preparation data (``multiprocessing.spawn.prepare`` makes the caller's
+  ``__main__`` functions importable, exactly as the stdlib's spawn does) plus
+  ``(initializer, initargs)``. Then HELLO, then a TASK loop.
+- Throughput: one large ``os.read`` may hold many TASK frames; every complete
+  frame is run and its RESULT buffered, and all buffered replies go out with
+  one ``os.write`` before the worker blocks on a read again (or earlier, once
+  the buffered work took more than ``_FLUSH_NS``).
+- A watchdog daemon thread polls ``os.getppid()`` every 250 ms and exits the
+  process with code 70 when the parent changed (the pool's process died).
+- No scheduling here: the C# pool decides what runs where.
+
+Environment: ``DOTBRIDGE_FDS`` (default ``3,4``), ``DOTBRIDGE_WORKER_ID``
+(the N in the process name ``SpawnPoolWorker-N``; default the pid).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import time
+
+import msgpack
+
+from . import _frames
+from ._frames import ERROR, FATAL, HELLO, INIT, RESULT, STOP, TASK, ProtocolError
+
+__all__ = ["main", "serve"]
+
+_HEADER = struct.Struct(">I")
+_READ_SIZE = 1 << 20
+_FLUSH_NS = 2_000_000  # flush buffered results once they took this long to compute
+_perf_ns = time.perf_counter_ns
+
+
+def _watchdog(parent: int) -> None:
+    while True:
+        time.sleep(0.25)
+        if os.getppid() != parent:
+            os._exit(70)
+
+
+def _start_watchdog() -> None:
+    import threading
+    t = threading.Thread(target=_watchdog, args=(os.getppid(),), name="dotbridge-watchdog", daemon=True)
+    t.start()
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _pack(array) -> bytes:
+    body = msgpack.packb(array, default=_frames.default, use_bin_type=True)
+    return _HEADER.pack(len(body)) + body
+
+
+def _error_frame(task_id: int, exc: BaseException, kind: str, index, pickled_ok: bool) -> bytes:
+    """An ERROR frame: the error map, plus the pickled exception (PICKLE tasks)."""
+    emap = _frames.error_map(exc, kind, index)
+    pickled = None
+    if pickled_ok:
+        from multiprocessing.pool import ExceptionWithTraceback
+        try:
+            pickled = pickle.dumps(ExceptionWithTraceback(exc, exc.__traceback__), pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an unpicklable exception: the caller rebuilds a RemoteError from the map
+            pickled = None
+    try:
+        return _pack([ERROR, task_id, emap, pickled])
+    except Exception:  # the map itself would not encode (odd message types): send the bare minimum
+        return _pack([ERROR, task_id, {"type": emap["type"], "message": repr(emap["message"]),
+                                       "traceback": str(emap["traceback"]), "kind": kind, "index": index,
+                                       "cause": None}, pickled])
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self._targets: dict[str, object] = {}
+
+    # -- INIT ---------------------------------------------------------------
+    def init(self, frame: list) -> None:
+        if len(frame) < 3 or not isinstance(frame[2], dict):
+            raise ProtocolError("INIT frame must be [2, version, config]")
+        config = frame[2]
+        blob = config.get("python_init")
+        init = None
+        if blob is not None:
+            data = pickle.loads(blob)
+            prep = data.get("prep")
+            if prep:
+                from multiprocessing import spawn
+                spawn.prepare(prep)
+            init = data.get("init")
+        extra = config.get("sys_path") or []
+        for p in reversed(extra):
+            if p not in sys.path:
+                sys.path.insert(0, p)
+        self._name_process()
+        if init is not None:
+            initializer, initargs = pickle.loads(init)
+            if initializer is not None:
+                initializer(*initargs)
+        target = config.get("initializer")
+        if target:
+            self._resolve(target)(*(config.get("initargs") or []))
+
+    @staticmethod
+    def _name_process() -> None:
+        import multiprocessing.process as mpp
+        proc = mpp.current_process()
+        n = os.environ.get("DOTBRIDGE_WORKER_ID") or str(os.getpid())
+        try:
+            proc.name = f"SpawnPoolWorker-{n}"
+        except (TypeError, AttributeError):  # pragma: no cover - name is a plain property
+            pass
+
+    # -- tasks --------------------------------------------------------------
+    def _resolve(self, target: str):
+        fn = self._targets.get(target)
+        if fn is None:
+            module, sep, qualname = target.partition(":")
+            if not sep or not module or not qualname:
+                raise AttributeError(f"bad target {target!r}: expected 'package.module:qualname'")
+            import importlib
+            obj = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            if not callable(obj):
+                raise TypeError(f"target {target!r} is not callable")
+            fn = self._targets[target] = obj
+        return fn
+
+    def task(self, frame: list) -> bytes:
+        if len(frame) < 5:
+            raise ProtocolError("TASK frame must be [3, task_id, encoding, target, payload]")
+        task_id, encoding, target, payload = frame[1], frame[2], frame[3], frame[4]
+        if encoding == 0:
+            return self._task_pickle(task_id, payload)
+        if encoding == 1:
+            return self._task_msgpack(task_id, target, payload)
+        raise ProtocolError(f"unknown TASK encoding {encoding!r}")
+
+    def _task_pickle(self, task_id: int, payload: bytes) -> bytes:
+        t0 = _perf_ns()
+        try:
+            func, calls, star, kwargs = pickle.loads(payload)
+        except Exception as e:  # the task did not unpickle here: report it as an args error
+            return _error_frame(task_id, e, "args", None, True)
+        del payload
+        results = []
+        i = 0
+        try:
+            if star:
+                if kwargs:
+                    for args in calls:
+                        results.append(func(*args, **kwargs))
+                        i += 1
+                else:
+                    for args in calls:
+                        results.append(func(*args))
+                        i += 1
+            elif kwargs:
+                for arg in calls:
+                    results.append(func(arg, **kwargs))
+                    i += 1
+            else:
+                for arg in calls:
+                    results.append(func(arg))
+                    i += 1
+        except Exception as e:  # the task raised: becomes an ERROR frame
+            return _error_frame(task_id, e, "raised", i, True)
+        del func, calls, kwargs
+        try:
+            data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # the result would not pickle: MaybeEncodingError, as the stdlib
+            from multiprocessing.pool import MaybeEncodingError
+            wrapped = MaybeEncodingError(e, results)
+            return _error_frame(task_id, wrapped, "result", None, True)
+        return _pack([RESULT, task_id, 0, data, (_perf_ns() - t0) // 1000])
+
+    def _task_msgpack(self, task_id: int, target, payload) -> bytes:
+        t0 = _perf_ns()
+        try:
+            fn = self._resolve(target if isinstance(target, str) else "")
+        except Exception as e:  # unknown target: kind "target"
+            return _error_frame(task_id, e, "target", None, False)
+        if not isinstance(payload, list) or not all(isinstance(c, list) for c in payload):
+            return _error_frame(task_id, TypeError("MSGPACK payload must be an array of argument arrays"),
+                                "args", None, False)
+        results = []
+        i = 0
+        try:
+            for args in payload:
+                results.append(fn(*args))
+                i += 1
+        except Exception as e:  # the target raised: becomes an ERROR frame
+            return _error_frame(task_id, e, "raised", i, False)
+        try:
+            return _pack([RESULT, task_id, 1, results, (_perf_ns() - t0) // 1000])
+        except (TypeError, ValueError, OverflowError) as e:
+            return _error_frame(task_id, TypeError(f"cannot encode the result of {target}: {e}"),
+                                "result", None, False)
+
+
+def serve(rfd: int, wfd: int) -> int:
+    """Run the worker protocol on the two fds; return the exit code."""
+    worker = _Worker()
+    buf = bytearray()
+    maxb = _frames.MAX_FRAME_BYTES
+    unpack_kw = dict(raw=False, strict_map_key=False, ext_hook=_frames.ext_hook,
+                     max_str_len=maxb, max_bin_len=maxb,
+                     max_array_len=maxb, max_map_len=maxb, max_ext_len=maxb)
+    unpackb = msgpack.unpackb
+    hdr = _HEADER.unpack_from
+    initialized = False
+    out: list[bytes] = []
+    want = _READ_SIZE
+    while True:
+        try:
+            data = os.read(rfd, want)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries already
+            continue
+        if not data:
+            return 0  # EOF: the pool is gone
+        buf += data
+        pos = 0
+        size = len(buf)
+        busy_since = _perf_ns()
+        want = _READ_SIZE
+        try:
+            while size - pos >= 4:
+                n = hdr(buf, pos)[0]
+                if n == 0 or n > maxb:
+                    raise ProtocolError(f"bad frame length {n}")
+                if size - pos - 4 < n:
+                    want = max(_READ_SIZE, 4 + n - (size - pos))
+                    break
+                try:
+                    frame = unpackb(memoryview(buf)[pos + 4:pos + 4 + n], **unpack_kw)
+                except ProtocolError:
+                    raise
+                except Exception as e:  # undecodable body: a protocol error (FATAL)
+                    raise ProtocolError(f"bad frame body: {e}") from e
+                pos += 4 + n
+                if not isinstance(frame, list) or not frame:
+                    raise ProtocolError("a frame must be one non-empty MessagePack array")
+                kind = frame[0]
+                if kind == TASK and initialized:
+                    out.append(worker.task(frame))
+                    del frame
+                    if _perf_ns() - busy_since > _FLUSH_NS:
+                        _write_all(wfd, b"".join(out))
+                        out.clear()
+                        busy_since = _perf_ns()
+                elif kind == INIT and not initialized:
+                    try:
+                        worker.init(frame)
+                    except Exception as e:  # initializer failed: FATAL, then exit
+                        _write_all(wfd, _pack([FATAL, _frames.error_map(e, "raised")]))
+                        return 1
+                    initialized = True
+                    out.append(_pack([HELLO, _frames.PROTOCOL_VERSION, "python", os.getpid()]))
+                elif kind == STOP:
+                    if out:
+                        _write_all(wfd, b"".join(out))
+                    return 0
+                else:
+                    raise ProtocolError(f"unexpected frame kind {kind!r}"
+                                        + ("" if initialized else " before INIT"))
+        except ProtocolError as e:
+            if out:
+                _write_all(wfd, b"".join(out))
+            try:
+                _write_all(wfd, _pack([FATAL, _frames.error_map(e, "args")]))
+            except OSError:
+                pass
+            return 2
+        del buf[:pos]
+        if out:
+            _write_all(wfd, b"".join(out) if len(out) > 1 else out[0])
+            out.clear()
+
+
+def _stdin_to_devnull() -> None:
+    try:
+        sys.stdin.close()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        sys.stdin = open(os.devnull)
+    except OSError:  # pragma: no cover
+        pass
+
+
+def main() -> int:
+    spec = os.environ.get("DOTBRIDGE_FDS", "3,4")
+    try:
+        rfd, wfd = (int(x) for x in spec.split(","))
+    except ValueError:
+        print(f"dotbridge worker: bad DOTBRIDGE_FDS={spec!r}", file=sys.stderr)
+        return 2
+    _stdin_to_devnull()
+    _start_watchdog()
+    try:
+        code = serve(rfd, wfd)
+    except BrokenPipeError:
+        code = 0  # the pool closed our result pipe: it is gone
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -164,16 +164,18 @@ class ApplyResult:
                 return
             value: list = []
             err = None
+            pending = False
             for status, payload in chunks:
                 if status == _OK:
                     value.extend(self._codec.decode(payload))
                 elif status in (_ERROR, _CRASHED, _CANCELLED, _BROKEN):
                     err = self._codec.error(status, payload)
                     break
-                else:  # no status yet although the job was handed over: the pool was terminated
-                    from concurrent.futures import CancelledError
-                    err = CancelledError("the pool was terminated before this task finished")
-                    break
+                else:  # no status yet: fine for a failfast job that another chunk failed
+                    pending = True
+            if err is None and pending:  # handed over unfinished: the pool was terminated
+                from concurrent.futures import CancelledError
+                err = CancelledError("the pool was terminated before this task finished")
             if err is not None:
                 self._success, self._value = False, err
             else:
@@ -429,7 +431,7 @@ class Pool:
         self._finalizer = None
         self._handler: threading.Thread | None = None
         self._notify: dict = {}
-        self._notify_lock = threading.Lock()
+        self._notify_lock = threading.RLock()
         self._processes = 0
         self._ctx = context
         if processes is None:
@@ -521,7 +523,7 @@ class Pool:
         if not hasattr(iterable, "__len__"):
             iterable = list(iterable)
         if chunksize is None:
-            chunksize = self._native.chunksize(len(iterable))  # type: ignore[union-attr]
+            chunksize = max(1, self._native.chunksize(len(iterable)))  # type: ignore[union-attr]
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
         codec = _Codec(func, star, None)

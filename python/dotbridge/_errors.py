@@ -188,7 +188,7 @@ def dotnet_error_class(dotnet_type: str, kind: str = "raised") -> type[DotNetErr
 
 def _rebuild_dotnet_error(dotnet_type: str, message: str, remote_traceback: str, kind: str = "raised"):
     cls = dotnet_error_class(dotnet_type, kind)
-    exc = cls.__new__(cls, message)
+    exc = cls(message)
     DotNetError.__init__(exc, message, dotnet_type, remote_traceback, kind)
     if remote_traceback:
         exc.__cause__ = RemoteTraceback(remote_traceback)

@@ -63,7 +63,7 @@ def ThreadPool(*args, **kwargs):  # noqa: N802 - stdlib name
 class _Codec:
     """How one job's chunks are encoded and decoded (pickle for Python, msgpack for .NET)."""
 
-    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star")
+    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value")
 
     def __init__(self, func, star: bool, kwargs) -> None:
         from .dotnet import DotNetMethod  # cheap: no native code
@@ -72,14 +72,27 @@ class _Codec:
             if kwargs:
                 raise TypeError(f"keyword arguments are not supported for .NET methods ({func.name})")
             self.kind, self.encoding, self.target = "dotnet", 1, func.target
-            self.func, self.kwargs = None, None
+            self.func, self.kwargs, self.by_value = None, None, False
         else:
             self.kind, self.encoding, self.target = "python", 0, None
             self.func, self.kwargs = func, (kwargs or None)
+            # A function of an interactive __main__ (REPL, python -c) cannot be found by
+            # reference in a worker: send it by value with cloudpickle when available.
+            main = sys.modules.get("__main__")
+            self.by_value = (getattr(func, "__module__", None) == "__main__"
+                             and getattr(main, "__file__", None) is None)
 
     def encode(self, calls: list) -> tuple[bytes, int]:
         if self.encoding == 0:
-            return _frames.dumps((self.func, calls, self.star, self.kwargs)), len(calls)
+            task = (self.func, calls, self.star, self.kwargs)
+            if self.by_value:
+                try:
+                    import cloudpickle
+                except ImportError:
+                    pass
+                else:
+                    return cloudpickle.dumps(task, 5), len(calls)
+            return _frames.dumps(task), len(calls)
         if self.star:
             rows = [list(a) for a in calls]
         else:

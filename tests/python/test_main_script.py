@@ -61,3 +61,25 @@ def test_functions_from_main_script_run_in_workers(tmp_path, mode):
     if __import__("importlib").util.find_spec("cloudpickle"):
         assert lines[1] == "7"
     assert lines[2] == "caught Boom boom 1 True"
+
+
+def test_functions_from_interactive_main_travel_by_value():
+    pytest.importorskip("cloudpickle")
+    code = textwrap.dedent("""
+        import sys, types
+        from support.fake_native import FakeNativePool
+        mod = types.ModuleType("dotbridge._native"); mod.NativePool = FakeNativePool
+        sys.modules["dotbridge._native"] = mod
+        import dotbridge
+        def inc(x):
+            return x + 1
+        p = dotbridge.Pool(1)
+        try:
+            print(p.map(inc, [1, 2]))
+        finally:
+            p.terminate(); p.join()
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PYTHON_SRC, HERE]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[2, 3]"

@@ -41,6 +41,7 @@ from multiprocessing.pool import CLOSE, INIT, RUN, TERMINATE
 
 from . import _frames
 from ._errors import error_from_map, error_from_status
+from .dotnet import DotNetMethod
 
 __all__ = ["Pool", "ThreadPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
            "IMapUnorderedIterator", "RUN", "CLOSE", "TERMINATE", "INIT"]
@@ -66,7 +67,6 @@ class _Codec:
     __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value")
 
     def __init__(self, func, star: bool, kwargs) -> None:
-        from .dotnet import DotNetMethod  # cheap: no native code
         self.star = star
         if isinstance(func, DotNetMethod):
             if kwargs:
@@ -301,6 +301,13 @@ class IMapIterator:
             return self._items.popleft()
 
     __next__ = next
+
+    def __del__(self) -> None:
+        if not getattr(self, "_done", True):
+            try:
+                self._native.release(self._job)
+            except Exception:  # the pool may already be gone at interpreter exit
+                pass
 
     def _finish(self) -> None:
         self._done = True

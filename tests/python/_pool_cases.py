@@ -25,6 +25,22 @@ import _tasks
 T = 30  # seconds: the bound of every blocking wait in these cases
 
 
+def wait_until_dead(pids, workers, timeout=T):
+    """Wait until none of ``pids`` is reported alive by ``workers()`` (the pool noticed the kills)."""
+    end = time.monotonic() + timeout
+    while any(w.pid in pids and w.is_alive() for w in workers()):
+        assert time.monotonic() < end, "the pool never noticed its killed workers"
+        time.sleep(0.02)
+
+
+class _W:
+    def __init__(self, d):
+        self.pid, self._alive = d["pid"], d.get("alive", True)
+
+    def is_alive(self):
+        return self._alive
+
+
 def make_fixtures(before_create=None):
     """Build the ``make_pool``/``make_executor`` fixtures for a binding module."""
     from conftest import children, wait_no_children
@@ -190,6 +206,7 @@ class PythonWorkerCases:
             r.get(T)
         assert isinstance(info.value, cf.process.BrokenProcessPool)
         assert info.value.exitcode == -signal.SIGKILL
+        wait_until_dead(set(victims), lambda: pool._pool)
         assert pool.apply_async(_tasks.sqr, (4,)).get(T) == 16
 
     @pytest.mark.broken_pool
@@ -313,11 +330,13 @@ class ExecutorCases:
         while len(exe._native.workers("python")) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
-        for w in exe._native.workers("python"):
-            os.kill(w["pid"], signal.SIGKILL)
+        victims = {w["pid"] for w in exe._native.workers("python")}
+        for p in victims:
+            os.kill(p, signal.SIGKILL)
         excs = [f.exception(T) for f in futs]
         assert all(isinstance(e, dotbridge.WorkerCrashedError) for e in excs)
         assert excs[0] is not excs[1]
+        wait_until_dead(victims, lambda: [_W(d) for d in exe._native.workers("python")])
         assert exe.submit(_tasks.sqr, 5).result(T) == 25
 
     def test_shutdown_then_submit_raises(self, make_executor):

@@ -145,7 +145,10 @@ class FakeNativePool:
                 self._set(job_id, index, ERROR, msgpack.packb([frame[2], frame[3]], use_bin_type=True))
             w.tasks += 1
             if self.maxtasks and w.tasks >= self.maxtasks:
-                os.write(w.wfd, _frames.encode_frame([_frames.STOP]))
+                try:
+                    os.write(w.wfd, _frames.encode_frame([_frames.STOP]))
+                except OSError:  # the worker is already gone
+                    pass
                 w.proc.wait(10)
                 w.close_fds()
                 self._workers[i] = None
@@ -153,7 +156,7 @@ class FakeNativePool:
         if w is not None:
             try:
                 os.write(w.wfd, _frames.encode_frame([_frames.STOP]))
-            except OSError:
+            except OSError:  # the worker is already gone
                 pass
             try:
                 w.proc.wait(10)

@@ -372,12 +372,44 @@ class ExecutorCases:
 class DotNetCases:
     """Cases for .NET workers (methods of Bridge.Samples, helper "dotnetworker")."""
 
-    def test_map_over_dotnet_method(self, make_pool, dotnet_method):
+    def test_map_starmap_imap_over_dotnet_methods(self, make_pool, dotnet_method):
         pool = make_pool()
         count = dotnet_method("Bridge.Samples.Primes.Count")
-        assert pool.map(count, [10, 100]) == [4, 25]
-        assert pool.apply(count, (100,)) == 25
-        assert list(pool.imap(count, [10, 100])) == [4, 25]
+        assert pool.starmap(count, [(0, 10), (0, 100)]) == [4, 25]
+        assert pool.apply(count, (0, 100)) == 25
+        ident = dotnet_method("Bridge.Samples.Echo.Identity")
+        assert pool.map(ident, range(100)) == list(range(100))
+        assert list(pool.imap(ident, range(20))) == list(range(20))
+        assert sorted(pool.imap_unordered(ident, iter(range(20)), chunksize=3)) == list(range(20))
+        got = []
+        pool.map_async(ident, [1, 2], callback=got.append).wait(T)
+        assert got == [[1, 2]]
+
+    def test_values_cross_the_codec(self, make_pool, dotnet_method):
+        pool = make_pool()
+        fact = dotnet_method("Bridge.Samples.Conversions.Factorial")
+        assert pool.apply(fact, (30,)) == 265252859812191058636308480000000
+        assert pool.apply(dotnet_method("Bridge.Samples.Conversions.Increment"), (2 ** 70,)) == 2 ** 70 + 1
+        counts = pool.apply(dotnet_method("Bridge.Samples.Conversions.WordCounts"), (["a", "b", "a"],))
+        assert counts == {"a": 2, "b": 1}
+        assert pool.apply(dotnet_method("Bridge.Samples.Echo.Text"), ("héllo",)) == "héllo"
+        assert pool.apply(dotnet_method("Bridge.Samples.Echo.Bytes"), (b"\x00\x01",)) == b"\x00\x01"
+        np = pytest.importorskip("numpy")
+        scaled = pool.apply(dotnet_method("Bridge.Samples.Conversions.Scale"), (np.arange(4.0), 2.0))
+        assert isinstance(scaled, np.ndarray) and scaled.tolist() == [0.0, 2.0, 4.0, 6.0]
+
+    def test_dotnet_exceptions_map_to_python_types(self, make_pool, dotnet_method):
+        pool = make_pool()
+        with pytest.raises(ZeroDivisionError) as info:
+            pool.apply(dotnet_method("Bridge.Samples.Errors.Divide"), (1, 0))
+        assert isinstance(info.value, dotbridge.DotNetError)
+        assert info.value.dotnet_type == "System.DivideByZeroException"
+        assert "Divide" in str(info.value.__cause__)
+        with pytest.raises(ValueError, match="nope"):
+            pool.apply(dotnet_method("Bridge.Samples.Errors.Throw"), ("System.ArgumentException", "nope"))
+        with pytest.raises(dotbridge.DotNetError):
+            pool.apply(dotnet_method("Bridge.Samples.Errors.Unencodable"))
+        assert pool.apply(dotnet_method("Bridge.Samples.Echo.Add"), (2, 3)) == 5
 
     def test_unknown_method_is_attribute_error(self, make_pool, dotnet_method):
         pool = make_pool()
@@ -388,10 +420,21 @@ class DotNetCases:
     def test_bad_arguments_are_type_error(self, make_pool, dotnet_method):
         pool = make_pool()
         with pytest.raises(TypeError) as info:
-            pool.apply(dotnet_method("Bridge.Samples.Primes.Count"), ("not a number",))
+            pool.apply(dotnet_method("Bridge.Samples.Primes.Count"), ("not a number", 3))
         assert isinstance(info.value, dotbridge.DotNetError)
 
     def test_keyword_arguments_are_refused(self, make_pool, dotnet_method):
         pool = make_pool()
         with pytest.raises(TypeError, match="keyword"):
-            pool.apply(dotnet_method("Bridge.Samples.Primes.Count"), (1,), {"x": 1})
+            pool.apply(dotnet_method("Bridge.Samples.Primes.Count"), (1, 2), {"x": 1})
+
+    def test_executor_submits_dotnet_methods(self, make_executor, dotnet_method):
+        exe = make_executor()
+        add = dotnet_method("Bridge.Samples.Echo.Add")
+        futs = [exe.submit(add, i, 1) for i in range(5)]
+        assert [f.result(T) for f in futs] == [1, 2, 3, 4, 5]
+        assert list(exe.map(add, range(3), range(3), chunksize=2)) == [0, 2, 4]
+
+    def test_calling_a_handle_directly_uses_a_module_pool(self, dotnet_method):
+        add = dotnet_method("Bridge.Samples.Echo.Add")
+        assert add(2, 3) == 5

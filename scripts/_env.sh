@@ -6,6 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 BIN="$ROOT/python/dotbridge/_bin"
+# Where dotnet build/test/publish put bin/ and obj/ (outside the source tree, so parallel
+# builds with their own DOTBRIDGE_ARTIFACTS do not collide).
+ARTIFACTS="${DOTBRIDGE_ARTIFACTS:-$ROOT/artifacts/dotnet}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 log() { echo "[setup] $*" >&2; }
@@ -24,7 +27,7 @@ ensure_debian_packages() {
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || return 1
 }
 
 ensure_venv() {
@@ -34,13 +37,13 @@ ensure_venv() {
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import msgpack, pytest, venv" >/dev/null 2>&1; then
     log "creating .venv from Debian's python3 (system site-packages: msgpack, pytest, numpy)"
     rm -rf "$VENV"
-    /usr/bin/python3 -m venv --system-site-packages "$VENV"
-    "$PY" -m pip install -q --no-build-isolation --no-deps --no-index -e "$ROOT" >/dev/null
+    /usr/bin/python3 -m venv --system-site-packages "$VENV" || return 1
+    "$PY" -m pip install -q --no-build-isolation --no-deps --no-index -e "$ROOT" >/dev/null || return 1
   else
     log "creating .venv and installing dependencies with pip"
     rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$PY" -m pip install -q -e "$ROOT[test]"
+    python3 -m venv "$VENV" || return 1
+    "$PY" -m pip install -q -e "$ROOT[test]" || return 1
   fi
 }
 
@@ -53,14 +56,17 @@ ensure_dotnet_built() {
   fi
   log "building the .NET worker and the Native AOT pool library (first time: about a minute)"
   mkdir -p "$BIN"
-  dotnet publish "$ROOT/Bridge/Bridge.csproj" -c Release -o "$BIN/worker" -p:UseAppHost=true -nologo -v q >/dev/null
-  dotnet publish "$ROOT/Bridge/Native/Bridge.Native.csproj" -c Release -r linux-x64 -o "$BIN/native" -nologo -v q >/dev/null
-  cp "$BIN/native/libdotbridge.so" "$BIN/libdotbridge.so"
+  dotnet publish "$ROOT/Bridge/Bridge.csproj" -c Release -o "$BIN/worker" -p:UseAppHost=true \
+    --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
+  dotnet publish "$ROOT/Bridge/Native/Bridge.Native.csproj" -c Release -r linux-x64 -o "$BIN/native" \
+    --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
+  cp "$BIN/native/libdotbridge.so" "$BIN/libdotbridge.so" || return 1
   touch "$stamp"
 }
 
+# Each step returns non-zero on failure (explicitly: `set -e` is off inside `if`/`||`).
 setup_all() {
-  ensure_debian_packages
-  ensure_venv
-  ensure_dotnet_built
+  ensure_debian_packages || return 1
+  ensure_venv || return 1
+  ensure_dotnet_built || return 1
 }

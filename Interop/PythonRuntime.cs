@@ -1,0 +1,156 @@
+using System.Runtime.InteropServices;
+using Bridge.Interop.Native;
+
+namespace Bridge.Interop;
+
+/// <summary>The one embedded CPython interpreter of this process.</summary>
+/// <remarks>
+/// <para><see cref="Initialize"/> locates libpython (<see cref="PythonLocator"/>), loads it with
+/// dlopen(RTLD_NOW | RTLD_GLOBAL) so C extensions such as numpy find its symbols, starts it with
+/// Py_InitializeEx(0) (Python installs no signal handlers: .NET keeps SIGINT), runs a bootstrap that
+/// sets <c>sys.executable</c> to the real executable and adds the probed executable's <c>sys.path</c>
+/// (a venv's site-packages through <c>site.addsitedir</c>, so .pth files work), then releases the GIL.</para>
+/// <para>CPython cannot be re-initialized reliably after Py_Finalize (C extensions such as numpy do not
+/// support it), so the interpreter lives until the process exits: <see cref="Shutdown"/> only runs
+/// Python's atexit handlers and flushes stdio, once; Python stays usable afterwards.</para>
+/// <para>Thread-safe: all members may be called from any thread.</para>
+/// </remarks>
+public static unsafe class PythonRuntime
+{
+    private static readonly object s_lock = new();
+    private static volatile bool s_initialized;
+    private static bool s_shutDown;
+    private static nint s_library;
+    private static PythonLocation? s_location;
+    private static Version? s_version;
+    private static string? s_versionString;
+    private static nint s_home; // wchar_t* kept alive for Py_SetPythonHome
+
+    static PythonRuntime()
+    {
+        NativeLibrary.SetDllImportResolver(typeof(PythonRuntime).Assembly,
+            (name, _, _) => name == CPython.Lib ? s_library : 0);
+    }
+
+    /// <summary>True once <see cref="Initialize"/> has succeeded.</summary>
+    public static bool IsInitialized => s_initialized;
+
+    /// <summary>The installation in use.</summary>
+    /// <exception cref="InvalidOperationException">Not initialized.</exception>
+    public static PythonLocation Location => s_location ?? throw NotInitialized();
+
+    /// <summary>The running interpreter's version (major.minor.micro).</summary>
+    /// <exception cref="InvalidOperationException">Not initialized.</exception>
+    public static Version Version => s_version ?? throw NotInitialized();
+
+    /// <summary>The full <c>Py_GetVersion()</c> text, e.g. "3.11.2 (main, ...) [GCC 12.2.0]".</summary>
+    /// <exception cref="InvalidOperationException">Not initialized.</exception>
+    public static string VersionString => s_versionString ?? throw NotInitialized();
+
+    /// <summary>Starts the interpreter, once per process. Later calls return at once and ignore <paramref name="options"/>.</summary>
+    /// <exception cref="PythonNotFoundException">No libpython found.</exception>
+    /// <exception cref="DllNotFoundException">The library exists but dlopen failed.</exception>
+    /// <exception cref="PythonException">The bootstrap failed inside Python.</exception>
+    public static void Initialize(PythonOptions? options = null)
+    {
+        if (s_initialized) return;
+        lock (s_lock)
+        {
+            if (s_initialized) return;
+            options ??= new PythonOptions();
+            var location = PythonLocator.Locate(options);
+            nint lib = Libc.OpenGlobal(location.LibraryPath, out var error);
+            if (lib == 0) throw new DllNotFoundException($"dlopen({location.LibraryPath}) failed: {error}");
+            s_library = lib;
+            CPython.Bind(lib);
+
+            bool hosted = CPython.Py_IsInitialized() != 0;
+            if (!hosted)
+            {
+                string? home = options.Home;
+                if (home is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PYTHONHOME"))) home = GuessHome(location);
+                SetHome(lib, home);
+                CPython.Py_InitializeEx(0);
+                Gil.AdoptInitializingThread();
+            }
+            s_versionString = Marshal.PtrToStringUTF8(CPython.Py_GetVersion()) ?? "";
+            s_version = ParseVersion(s_versionString);
+            s_location = location;
+            s_initialized = true;
+            Bootstrap(location, options.ExtraPaths);
+        }
+    }
+
+    /// <summary>Runs Python's atexit handlers and flushes sys.stdout/sys.stderr, once. The interpreter
+    /// is not finalized (see remarks on <see cref="PythonRuntime"/>); calling Python afterwards still works.</summary>
+    public static void Shutdown()
+    {
+        lock (s_lock)
+        {
+            if (!s_initialized || s_shutDown) return;
+            s_shutDown = true;
+            using (Gil.Acquire())
+            {
+                Py.Exec("import atexit, sys\natexit._run_exitfuncs()\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except (AttributeError, OSError, ValueError):\n        pass\n").Dispose();
+            }
+        }
+    }
+
+    private static void Bootstrap(PythonLocation location, IList<string> extraPaths)
+    {
+        using var gil = Gil.Acquire();
+        using var globals = Py.Dict();
+        globals.SetItem("exe", location.Executable);
+        globals.SetItem("paths", location.SysPath.ToList());
+        globals.SetItem("extra", extraPaths.ToList());
+        Py.Exec("""
+            import sys, site
+            if exe:
+                sys.executable = exe
+            for p in paths:
+                if p not in sys.path:
+                    if p.endswith(('site-packages', 'dist-packages')):
+                        site.addsitedir(p)
+                    else:
+                        sys.path.append(p)
+            for p in extra:
+                if p not in sys.path:
+                    sys.path.append(p)
+            if not getattr(sys, 'argv', None):
+                sys.argv = ['']
+            """, globals).Dispose();
+    }
+
+    private static string? GuessHome(PythonLocation location)
+    {
+        if (location.BasePrefix is { Length: > 0 } bp) return bp;
+        // Only a library: <home>/lib/libpythonX.Y.so or <home>/lib/<multiarch>/libpythonX.Y.so.
+        var name = Path.GetFileName(location.LibraryPath);
+        if (!name.StartsWith("libpython", StringComparison.Ordinal)) return null;
+        var ver = new string(name["libpython".Length..].TakeWhile(c => char.IsDigit(c) || c == '.').ToArray()).TrimEnd('.');
+        for (var dir = Path.GetDirectoryName(location.LibraryPath); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (Directory.Exists(Path.Combine(dir, "lib", "python" + ver, "encodings"))) return dir;
+        }
+        return null;
+    }
+
+    private static void SetHome(nint lib, string? home)
+    {
+        if (home is null || !NativeLibrary.TryGetExport(lib, "Py_SetPythonHome", out var fn)) return;
+        // wchar_t is UTF-32 on Linux; the buffer must outlive the interpreter, so it is never freed.
+        var utf32 = System.Text.Encoding.UTF32.GetBytes(home + "\0");
+        s_home = Marshal.AllocHGlobal(utf32.Length);
+        Marshal.Copy(utf32, 0, s_home, utf32.Length);
+        ((delegate* unmanaged<nint, void>)fn)(s_home);
+    }
+
+    private static Version ParseVersion(string text)
+    {
+        var head = new string(text.TakeWhile(c => char.IsDigit(c) || c == '.').ToArray());
+        return Version.TryParse(head, out var v) ? v : new Version(0, 0);
+    }
+
+    private static InvalidOperationException NotInitialized()
+        => new("Python is not initialized: call PythonRuntime.Initialize() first.");
+}

@@ -1,0 +1,117 @@
+"""The README's demo: count the primes below N twice and compare.
+
+(a) the stdlib's ``multiprocessing.Pool(2)`` over a pure-Python trial-division
+    function defined here;
+(b) ``dotbridge.Pool(2)`` over the C# method ``Bridge.Samples.Primes.Count(long lo,
+    long hi)`` (the same algorithm, in .NET worker processes).
+
+Both split [0, N) into the same ranges (many more ranges than workers, so both
+workers stay busy although higher ranges cost more), use ``starmap``, and must
+give the same answer (exit status 1 if not). Run it through ``scripts/demo``,
+which sets everything up first; or directly with ``.venv/bin/python scripts/demo.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+
+# pi(10^k): a sanity check when N is a power of ten
+KNOWN = {10: 4, 100: 25, 1_000: 168, 10_000: 1_229, 100_000: 9_592, 1_000_000: 78_498,
+         10_000_000: 664_579, 100_000_000: 5_761_455}
+
+
+def count_primes(lo: int, hi: int) -> int:
+    """Primes in [lo, hi) by trial division by 2 and the odd numbers up to sqrt(n)."""
+    count = 0
+    for n in range(max(lo, 2), hi):
+        if n % 2 == 0:
+            count += n == 2
+            continue
+        i = 3
+        while i * i <= n:
+            if n % i == 0:
+                break
+            i += 2
+        else:
+            count += 1
+    return count
+
+
+def ranges(limit: int, parts: int) -> list[tuple[int, int]]:
+    step = max(1, -(-limit // parts))
+    return [(lo, min(lo + step, limit)) for lo in range(0, limit, step)]
+
+
+def run_stdlib(work) -> tuple[int, float, float]:
+    t0 = time.perf_counter()
+    with multiprocessing.Pool(2) as pool:
+        t1 = time.perf_counter()
+        total = sum(pool.starmap(count_primes, work, chunksize=1))
+        t2 = time.perf_counter()
+    return total, t2 - t1, t2 - t0
+
+
+def run_dotbridge(work) -> tuple[int, float, float]:
+    import dotbridge
+    count = dotbridge.dotnet.method("Bridge.Samples.Primes.Count")
+    t0 = time.perf_counter()
+    with dotbridge.Pool(2) as pool:
+        t1 = time.perf_counter()
+        total = sum(pool.starmap(count, work, chunksize=1))
+        t2 = time.perf_counter()
+    return total, t2 - t1, t2 - t0
+
+
+# --- HOOK(inline): helper "inline" adds the inline C# kernel part here -------------
+# e.g. def run_inline(work) -> tuple[int, float, float]: a kernel compiled with
+# dotbridge.dotnet.compile(...) and run over the same ranges; then call it from
+# main() below (see the matching HOOK there) and compare its answer too.
+# -------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Count primes below N with the stdlib's Pool and with dotbridge's.")
+    ap.add_argument("--limit", type=int, default=10_000_000, help="count the primes below this (default: %(default)s)")
+    ap.add_argument("--parts", type=int, default=64, help="ranges [0, N) is split into (default: %(default)s)")
+    ap.add_argument("--skip-stdlib", action="store_true", help="run only the dotbridge part (no comparison)")
+    args = ap.parse_args(argv)
+    work = ranges(args.limit, args.parts)
+    print(f"Counting the primes below {args.limit:,} in {len(work)} ranges on 2 workers.", flush=True)
+
+    answers = {}
+    times = {}
+    if not args.skip_stdlib:
+        print("  (a) stdlib multiprocessing.Pool(2), pure Python ...", end=" ", flush=True)
+        n, compute, wall = run_stdlib(work)
+        answers["stdlib"], times["stdlib"] = n, compute
+        print(f"{n:,} primes in {compute:.2f} s (with pool start-up {wall:.2f} s)", flush=True)
+
+    print("  (b) dotbridge.Pool(2), C# Bridge.Samples.Primes.Count ...", end=" ", flush=True)
+    try:
+        n, compute, wall = run_dotbridge(work)
+    except Exception as e:  # report and fail: the demo must not pretend
+        print(f"FAILED: {type(e).__name__}: {e}")
+        return 1
+    answers["dotbridge"], times["dotbridge"] = n, compute
+    print(f"{n:,} primes in {compute:.3f} s (with pool start-up {wall:.2f} s)", flush=True)
+
+    # --- HOOK(inline): answers["inline"], times["inline"] = ... -------------------------
+
+    ok = len(set(answers.values())) == 1
+    if args.limit in KNOWN and any(v != KNOWN[args.limit] for v in answers.values()):
+        print(f"MISMATCH: pi({args.limit:,}) is {KNOWN[args.limit]:,}; got {answers}")
+        return 1
+    if not ok:
+        print(f"MISMATCH: {answers}")
+        return 1
+    if "stdlib" in times:
+        print(f"Same answer. Speed-up of dotbridge + C# over stdlib + pure Python: "
+              f"{times['stdlib'] / times['dotbridge']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Value, Array, RawValue, RawArray in named shared memory that .NET can open (Bridge/SHARED.md).
+
+Design notes:
+- The stdlib's ``multiprocessing.sharedctypes`` API (typecodes, ``lock=True/
+  False/<lock>``, ``get_lock()``, ``get_obj()``, ``.value``, slicing), but
+  each object's memory is its own dotbridge shared memory segment
+  (``db_<hex>``) instead of an anonymous heap arena, and its lock is a
+  dotbridge :class:`~dotbridge.synchronize.RLock` (a named POSIX semaphore).
+- So everything is reachable by name: objects pickle by name at any time
+  (into dotbridge's Python workers, the stdlib's ``Pool``/``Process`` of any
+  start method, or back), and :func:`descriptor` gives the text a .NET method
+  passes to ``Bridge.SharedValue<T>.Open`` / ``Bridge.SharedArray<T>.Open``
+  (``dotbridge.shm:v1;segment=…;typecode=d;length=1;offset=0;lock=/db_…``).
+  :func:`open` turns such a descriptor (also one made by .NET) back into an
+  object here.
+- Raw objects are ctypes instances of a subclass of the requested type
+  whose ``__reduce__`` re-attaches by name. The creating process owns the
+  segment: it is unlinked when the object is garbage-collected there or the
+  process exits (by the resource tracker after a kill -9); receivers only map it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import weakref
+from multiprocessing import resource_tracker
+from multiprocessing import sharedctypes as _sct
+
+import _posixshmem
+
+from . import shared_memory as _shm
+from . import synchronize as _sync
+
+__all__ = ["RawValue", "RawArray", "Value", "Array", "synchronized", "descriptor", "open",
+           "Synchronized", "SynchronizedArray", "SynchronizedString"]
+
+typecode_to_type = dict(_sct.typecode_to_type)
+typecode_to_type.setdefault("?", ctypes.c_bool)
+_type_to_typecode = {}
+for _code in "cbBhHiIlLqQfd?u":
+    _type_to_typecode.setdefault(typecode_to_type[_code], _code)
+_type_to_typecode[ctypes.c_long] = "q" if ctypes.sizeof(ctypes.c_long) == 8 else "l"
+
+_subclasses: dict = {}
+
+
+def _shared_type(base):
+    t = _subclasses.get(base)
+    if t is None:
+        t = type(base.__name__, (base,), {"__reduce__": _reduce_raw, "__module__": __name__})
+        _subclasses[base] = t
+    return t
+
+
+def _reduce_raw(obj):
+    mm = obj._db_map
+    if isinstance(obj, ctypes.Array):
+        return _attach_raw, (mm.name, obj._type_, obj._length_)
+    return _attach_raw, (mm.name, type(obj).__mro__[1], None)
+
+
+def _attach_raw(name: str, element, length):
+    fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+    try:
+        mm = _shm._map_fd(fd, os.fstat(fd).st_size, name)
+    finally:
+        os.close(fd)
+    type_ = element * length if length is not None else element
+    obj = _shared_type(type_).from_buffer(mm)
+    obj._db_map = mm
+    return obj
+
+
+def _new_value(type_):
+    size = max(1, ctypes.sizeof(type_))
+    name, fd = _shm._create(None, size)
+    try:
+        mm = _shm._map_fd(fd, size, name)
+    except (OSError, ValueError):
+        _posixshmem.shm_unlink("/" + name)
+        raise
+    finally:
+        os.close(fd)
+    resource_tracker.register("/" + name, "shared_memory")
+    weakref.finalize(mm, _shm._unlink_owned, "/" + name)
+    obj = _shared_type(type_).from_buffer(mm)
+    obj._db_map = mm
+    return obj
+
+
+def RawValue(typecode_or_type, *args):  # noqa: N802
+    """A ctypes object in a new shared memory segment (no lock)."""
+    type_ = typecode_to_type.get(typecode_or_type, typecode_or_type)
+    obj = _new_value(type_)
+    obj.__init__(*args)
+    return obj
+
+
+def RawArray(typecode_or_type, size_or_initializer):  # noqa: N802
+    """A ctypes array in a new shared memory segment (no lock), zero-filled or from an initializer."""
+    type_ = typecode_to_type.get(typecode_or_type, typecode_or_type)
+    if isinstance(size_or_initializer, int):
+        return _new_value(type_ * size_or_initializer)
+    result = _new_value(type_ * len(size_or_initializer))
+    result.__init__(*size_or_initializer)
+    return result
+
+
+def _lock_for(lock):
+    if lock in (True, None):
+        return _sync.RLock()
+    if not hasattr(lock, "acquire"):
+        raise AttributeError("%r has no method 'acquire'" % lock)
+    return lock
+
+
+def Value(typecode_or_type, *args, lock=True, ctx=None):  # noqa: N802
+    """A synchronized shared value (``.value``, ``get_lock()``, ``get_obj()``); ``lock=False`` gives the raw object."""
+    obj = RawValue(typecode_or_type, *args)
+    if lock is False:
+        return obj
+    return synchronized(obj, _lock_for(lock))
+
+
+def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None):  # noqa: N802
+    """A synchronized shared array; ``lock=False`` gives the raw ctypes array."""
+    obj = RawArray(typecode_or_type, size_or_initializer)
+    if lock is False:
+        return obj
+    return synchronized(obj, _lock_for(lock))
+
+
+class _PicklableSync:
+    def __reduce__(self):
+        return synchronized, (self._obj, self._lock)
+
+    @property
+    def descriptor(self) -> str:
+        """The text .NET's ``SharedValue<T>.Open`` / ``SharedArray<T>.Open`` takes."""
+        return descriptor(self)
+
+
+class Synchronized(_PicklableSync, _sct.Synchronized):
+    pass
+
+
+class SynchronizedArray(_PicklableSync, _sct.SynchronizedArray):
+    pass
+
+
+class SynchronizedString(_PicklableSync, _sct.SynchronizedString):
+    pass
+
+
+def synchronized(obj, lock=None, ctx=None):
+    """Wrap a raw shared object with a lock (default: a new dotbridge RLock)."""
+    assert not isinstance(obj, _sct.SynchronizedBase), "object already synchronized"
+    lock = _lock_for(lock)
+    if isinstance(obj, ctypes._SimpleCData):
+        return Synchronized(obj, lock)
+    if isinstance(obj, ctypes.Array):
+        if obj._type_ is ctypes.c_char:
+            return SynchronizedString(obj, lock)
+        return SynchronizedArray(obj, lock)
+    raise TypeError(f"cannot synchronize {type(obj).__name__} (structures are not supported)")
+
+
+def descriptor(obj) -> str:
+    """The by-name description of a Value/Array/RawValue/RawArray made here, for .NET.
+
+    Raises:
+        TypeError: ``obj`` is not a dotbridge shared ctypes object, or its
+            element type has no typecode.
+    """
+    lock_name = None
+    if isinstance(obj, _sct.SynchronizedBase):
+        semlock = getattr(obj._lock, "_semlock", None)
+        lock_name = getattr(semlock, "name", None)
+        obj = obj._obj
+    mm = getattr(obj, "_db_map", None)
+    if mm is None:
+        raise TypeError(f"{type(obj).__name__} does not live in a dotbridge shared memory segment")
+    if isinstance(obj, ctypes.Array):
+        element, length = obj._type_, obj._length_
+    else:
+        element, length = type(obj).__mro__[1], 1
+    code = _type_to_typecode.get(element)
+    if code is None:
+        raise TypeError(f"{element.__name__} has no sharedctypes typecode")
+    text = f"dotbridge.shm:v1;segment={mm.name};typecode={code};length={length};offset=0"
+    if lock_name:
+        text += f";lock={lock_name}"
+    return text
+
+
+def open(text: str):  # noqa: A001 - mirrors Bridge.SharedValue<T>.Open
+    """Attach to the object a descriptor names (made here or by .NET's ``SharedValue<T>``/``SharedArray<T>``).
+
+    Returns:
+        A Synchronized wrapper if the descriptor has a lock, else the raw
+        ctypes object; a length-1 descriptor gives a value, others an array.
+    Raises:
+        ValueError: not a descriptor.
+        FileNotFoundError: the segment or lock no longer exists.
+    """
+    parts = text.split(";")
+    if parts[0] != "dotbridge.shm:v1":
+        raise ValueError(f"not a dotbridge shared value descriptor: {text!r}")
+    fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    try:
+        name, code, length = fields["segment"], fields["typecode"], int(fields["length"])
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"bad dotbridge shared value descriptor {text!r}") from e
+    if int(fields.get("offset", "0")) != 0:
+        raise ValueError("descriptors with a non-zero offset are not supported here")
+    element = typecode_to_type[code]
+    obj = _attach_raw(name, element, None if length == 1 else length)
+    lock = fields.get("lock")
+    if not lock:
+        return obj
+    return synchronized(obj, _sync.open_rlock(lock))

@@ -80,8 +80,12 @@ internal sealed class IntegerConverter<T> : ValueConverter<T>
         throw Mismatch(reader);
     }
 
-    private ValueConversionException OutOfRange(in MessagePackReader start, string value) =>
-        Mismatch(start, $" (value {value} is outside [{T.MinValue}, {T.MaxValue}])");
+    private ValueConversionException OutOfRange(in MessagePackReader start, string value)
+    {
+        var found = MsgPackValues.DescribeNext(start);
+        return new ValueConversionException(
+            $"cannot convert {found} {value} to {MsgPackValues.DescribeType(Type)}: out of range", found, Type, "");
+    }
 }
 
 [RequiresDynamicCode("Builds converters for generic types at run time.")]

@@ -1,0 +1,403 @@
+using System.Buffers;
+using System.Diagnostics;
+using Bridge.Protocol;
+using Bridge.Transport;
+using MessagePack;
+
+namespace Bridge.Workers;
+
+/// <summary>
+/// The .NET worker process (<c>Bridge worker</c>): runs public static C# methods for the pool.
+/// </summary>
+/// <remarks>
+/// <para>Design notes:</para>
+/// <list type="bullet">
+/// <item>Frames (PROTOCOL.md) come in on fd 3 and go out on fd 4 (<c>DOTBRIDGE_FDS=in,out</c> or
+/// <c>Bridge worker IN OUT</c> override). stdout and stderr stay the user's: nothing here writes to them
+/// except a last-resort message on stderr.</item>
+/// <item>HELLO goes out first. INIT loads <c>assemblies</c> and runs the msgpack-mode
+/// <c>initializer</c>; if either fails: FATAL, exit 1. TASK (encoding 1): every call of the batch is
+/// bound (<see cref="MethodTarget"/>), invoked, and its result encoded (<see cref="MsgPackValues"/>);
+/// one RESULT, or one ERROR at the first failing call (kinds <c>target</c>, <c>args</c>,
+/// <c>raised</c>, <c>result</c>, with its <c>index</c>). STOP or EOF on fd 3: exit 0. A malformed
+/// frame: FATAL, exit 65.</item>
+/// <item>One thread reads whole frames with blocking reads; replies are buffered and written with
+/// one <c>write</c> before the loop blocks on a read again (or once buffered replies took more than
+/// 2 ms to compute, or grew past 1 MiB).</item>
+/// <item>A watchdog thread polls <c>getppid()</c> every 250 ms and ends the process with code 70
+/// when the parent changed (the pool's process died).</item>
+/// </list>
+/// </remarks>
+internal sealed class DotNetWorker : IDisposable
+{
+    /// <summary>Exit code after a malformed frame (EX_DATAERR).</summary>
+    public const int ExitProtocolError = 65;
+
+    /// <summary>Exit code when INIT failed (assemblies, initializer).</summary>
+    public const int ExitInitFailed = 1;
+
+    /// <summary>Exit code of the watchdog when the parent died.</summary>
+    public const int ExitOrphaned = 70;
+
+    /// <summary>Exit code when the fds cannot be read or written (EX_IOERR).</summary>
+    public const int ExitIOError = 74;
+
+    private const int FlushBytes = 1 << 20;
+    private static readonly long s_flushTicks = Stopwatch.Frequency / 500; // 2 ms
+
+    private readonly int _inFd;
+    private readonly int _outFd;
+    private readonly FdFrameReader _reader;
+    private readonly FrameWriter _out = new(64 * 1024);
+    private readonly TargetResolver _resolver;
+    private ArrayBufferWriter<byte> _results = new(4096);
+    private int _maxDepth = ProtocolLimits.MaxDepth;
+    private long _pendingSince;
+
+    public DotNetWorker(int inFd, int outFd, string? baseDirectory = null)
+    {
+        _inFd = inFd;
+        _outFd = outFd;
+        _reader = new FdFrameReader(inFd);
+        _resolver = new TargetResolver(baseDirectory);
+    }
+
+    /// <summary>Runs the worker: <c>args</c> are what follows <c>worker</c> on the command line (optionally the in and out fds).</summary>
+    /// <returns>The process exit code.</returns>
+    public static int Run(ReadOnlySpan<string> args)
+    {
+        int inFd = 3, outFd = 4;
+        var env = Environment.GetEnvironmentVariable("DOTBRIDGE_FDS");
+        if (!string.IsNullOrEmpty(env))
+        {
+            var parts = env.Split(',');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out inFd) || !int.TryParse(parts[1], out outFd))
+            {
+                Console.Error.WriteLine($"Bridge worker: bad DOTBRIDGE_FDS='{env}' (expected 'in,out')");
+                return 64;
+            }
+        }
+        if (args.Length == 2)
+        {
+            if (!int.TryParse(args[0], out inFd) || !int.TryParse(args[1], out outFd))
+            {
+                Console.Error.WriteLine("usage: Bridge worker [in-fd out-fd]");
+                return 64;
+            }
+        }
+        else if (args.Length != 0)
+        {
+            Console.Error.WriteLine("usage: Bridge worker [in-fd out-fd]");
+            return 64;
+        }
+        StartWatchdog();
+        using var worker = new DotNetWorker(inFd, outFd);
+        return worker.Serve();
+    }
+
+    /// <summary>The frame loop; returns the exit code.</summary>
+    public int Serve()
+    {
+        try
+        {
+            _out.WriteHello("dotnet", Environment.ProcessId);
+            Flush();
+            while (true)
+            {
+                Frame frame;
+                try
+                {
+                    if (!_reader.HasBuffered)
+                    {
+                        Flush();
+                    }
+                    if (!_reader.TryRead(out frame))
+                    {
+                        Flush();
+                        return 0; // EOF: the pool is gone or closed our pipe
+                    }
+                }
+                catch (ProtocolException e)
+                {
+                    return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException", e.Message, "args", null), ExitProtocolError);
+                }
+                switch (frame.Kind)
+                {
+                    case FrameKind.Task:
+                        RunTask(frame);
+                        break;
+                    case FrameKind.Init:
+                        if (Init(frame) is { } failure)
+                        {
+                            return Fatal(failure.Map, failure.ExitCode);
+                        }
+                        break;
+                    case FrameKind.Stop:
+                        Flush();
+                        return 0;
+                    default:
+                        return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
+                            $"unexpected frame kind {(int)frame.Kind} ({frame.Kind}) sent to a worker", "args", null), ExitProtocolError);
+                }
+                if (_out.WrittenCount > 0 && (_out.WrittenCount > FlushBytes || Stopwatch.GetTimestamp() - _pendingSince > s_flushTicks))
+                {
+                    Flush();
+                }
+            }
+        }
+        catch (IOException e)
+        {
+            // The pipes broke (EPIPE: the pool is gone). Nobody is left to tell but stderr, and only if it is odd.
+            if (e.HResult != Libc.EPIPE)
+            {
+                Console.Error.WriteLine($"Bridge worker: {e.Message}");
+                return ExitIOError;
+            }
+            return 0;
+        }
+    }
+
+    private int Fatal(ErrorMap map, int exitCode)
+    {
+        try
+        {
+            _out.WriteFatal(map);
+            Flush();
+        }
+        catch (IOException)
+        {
+            // The pool is gone: the exit code is all that is left.
+        }
+        return exitCode;
+    }
+
+    private void Flush()
+    {
+        if (_out.WrittenCount == 0)
+        {
+            return;
+        }
+        FdIO.WriteAll(_outFd, _out.WrittenSpan);
+        _out.Reset();
+    }
+
+    private void MarkPending()
+    {
+        if (_out.WrittenCount == 0)
+        {
+            _pendingSince = Stopwatch.GetTimestamp();
+        }
+    }
+
+    // ---- INIT ----------------------------------------------------------------------------------
+
+    private (ErrorMap Map, int ExitCode)? Init(Frame frame)
+    {
+        if (frame.Version != ProtocolLimits.Version)
+        {
+            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
+                $"INIT speaks protocol version {frame.Version}; this worker speaks {ProtocolLimits.Version}", "args", null), ExitProtocolError);
+        }
+        var assemblies = new List<string>();
+        string? initializer = null;
+        ReadOnlyMemory<byte> initargs = default;
+        try
+        {
+            var r = new MessagePackReader(frame.Map);
+            int n = r.ReadMapHeader();
+            for (int i = 0; i < n; i++)
+            {
+                if (r.NextMessagePackType != MessagePackType.String)
+                {
+                    r.Skip();
+                    r.Skip();
+                    continue;
+                }
+                switch (r.ReadString())
+                {
+                    case "assemblies" when !r.TryReadNil():
+                        int count = r.ReadArrayHeader();
+                        for (int k = 0; k < count; k++)
+                        {
+                            assemblies.Add(r.ReadString() ?? throw new ProtocolException("INIT assemblies: nil path"));
+                        }
+                        break;
+                    case "initializer" when !r.TryReadNil():
+                        initializer = r.ReadString();
+                        break;
+                    case "initargs" when !r.TryReadNil():
+                        if (r.NextMessagePackType != MessagePackType.Array)
+                        {
+                            throw new ProtocolException("INIT initargs must be an array");
+                        }
+                        initargs = r.ReadRaw().ToArray();
+                        break;
+                    case "max_depth" when !r.TryReadNil():
+                        _maxDepth = Math.Clamp(r.ReadInt32(), 1, 1024);
+                        break;
+                    default:
+                        r.Skip();
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or ProtocolException or OverflowException or EndOfStreamException)
+        {
+            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT config: {e.Message}", "args", null), ExitProtocolError);
+        }
+        try
+        {
+            foreach (var path in assemblies)
+            {
+                _resolver.LoadAssembly(path);
+            }
+            if (initializer is not null)
+            {
+                var target = _resolver.Resolve(initializer);
+                var r = new MessagePackReader(initargs.IsEmpty ? new byte[] { 0x90 } : initargs);
+                int count = r.ReadArrayHeader();
+                var (overload, args) = target.Bind(ref r, count, _maxDepth);
+                try
+                {
+                    overload.Invoke(args);
+                }
+                catch (Exception e)
+                {
+                    // The initializer raised: reported as FATAL (the worker kind is broken).
+                    return (WorkerErrors.Raised(e, null), ExitInitFailed);
+                }
+            }
+        }
+        catch (TargetNotFoundException e)
+        {
+            return (WorkerErrors.Plain(e.DotNetType, e.Message, "target", null), ExitInitFailed);
+        }
+        catch (ArgumentBindingException e)
+        {
+            return (WorkerErrors.Plain(e.DotNetType, "initializer " + e.Message, "args", null), ExitInitFailed);
+        }
+        return null;
+    }
+
+    // ---- TASK ----------------------------------------------------------------------------------
+
+    private void RunTask(Frame frame)
+    {
+        long start = Stopwatch.GetTimestamp();
+        MarkPending();
+        long id = frame.TaskId;
+        if (frame.Encoding != TaskEncoding.MsgPack)
+        {
+            _out.WriteError(id, WorkerErrors.Plain("System.NotSupportedException",
+                "a .NET worker runs MSGPACK tasks (encoding 1) only, not PICKLE", "target", null));
+            return;
+        }
+        if (frame.Target is null)
+        {
+            _out.WriteError(id, WorkerErrors.Plain("System.MissingMethodException",
+                "a MSGPACK task for a .NET worker needs a target 'Namespace.Type.Method'", "target", null));
+            return;
+        }
+        MethodTarget target;
+        try
+        {
+            target = _resolver.Resolve(frame.Target);
+        }
+        catch (TargetNotFoundException e)
+        {
+            _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "target", null));
+            return;
+        }
+        var reader = new MessagePackReader(frame.Payload);
+        int calls = reader.ReadArrayHeader();
+        var results = _results;
+        results.ResetWrittenCount();
+        var writer = new MessagePackWriter(results);
+        writer.WriteArrayHeader(calls);
+        for (int i = 0; i < calls; i++)
+        {
+            if (reader.NextMessagePackType != MessagePackType.Array)
+            {
+                _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+                    $"{target.Name}: call {i} is a {MsgPackValues.DescribeNext(reader)}, not an array of arguments", "args", i));
+                return;
+            }
+            int count = reader.ReadArrayHeader();
+            MethodOverload overload;
+            object?[] args;
+            try
+            {
+                (overload, args) = target.Bind(ref reader, count, _maxDepth);
+            }
+            catch (ArgumentBindingException e)
+            {
+                _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "args", i));
+                return;
+            }
+            object? result;
+            try
+            {
+                result = overload.Invoke(args);
+            }
+            catch (Exception e)
+            {
+                // Whatever the method threw becomes the task's ERROR frame (kind "raised"); the worker goes on.
+                _out.WriteError(id, WorkerErrors.Raised(e, i));
+                return;
+            }
+            try
+            {
+                MsgPackValues.Write(ref writer, result, _maxDepth);
+            }
+            catch (ValueConversionException e)
+            {
+                _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+                    $"{overload.Signature}: the result cannot be sent: {e.Message}", "result", i));
+                return;
+            }
+        }
+        writer.Flush();
+        long elapsedUs = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        try
+        {
+            _out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
+        }
+        catch (ProtocolException e)
+        {
+            _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+                $"{target.Name}: the results cannot be sent: {e.Message}", "result", null));
+        }
+        if (results.Capacity > 16 << 20)
+        {
+            _results = new ArrayBufferWriter<byte>(4096); // don't keep a huge buffer after one big result
+        }
+    }
+
+    // ---- watchdog ------------------------------------------------------------------------------
+
+    private static void StartWatchdog()
+    {
+        int parent = WorkerNative.GetParentPid();
+        using (ExecutionContext.SuppressFlow())
+        {
+            var thread = new Thread(() =>
+            {
+                while (true)
+                {
+                    Thread.Sleep(250);
+                    if (WorkerNative.GetParentPid() != parent)
+                    {
+                        WorkerNative.Exit(ExitOrphaned);
+                    }
+                }
+            })
+            {
+                IsBackground = true,
+                Name = "dotbridge-watchdog",
+            };
+            thread.Start();
+        }
+    }
+
+    public void Dispose() => _out.Dispose();
+}

@@ -1,0 +1,31 @@
+"""Module-level task functions for the shared-memory/synchronization tests (importable by spawned children)."""
+
+
+def add_under_lock(args):
+    v, n = args
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    return v.value
+
+
+def fill(a, x):
+    for i in range(len(a)):
+        a[i] = x
+
+
+def try_acquire(lock, timeout):
+    ok = lock.acquire(timeout=timeout)
+    if ok:
+        lock.release()
+    return ok
+
+
+def sum_and_scale(arr, factor):
+    s = float(arr.sum())
+    arr *= factor
+    return s, arr
+
+
+def wait_event(ev, timeout):
+    return ev.wait(timeout)

@@ -64,9 +64,27 @@ ensure_dotnet_built() {
   touch "$stamp"
 }
 
+# --- inline C# kernels (helper "inline"): publish Bridge.Compiler (Roslyn) for dotbridge.dotnet.compile ---
+# A separate console app, never part of the pool or the AOT library. ReadyToRun halves its start-up
+# (first compile of a kernel: about 0.75 s instead of 1.4 s) at the price of a longer publish (about a minute).
+ensure_compiler_built() {
+  local stamp="$BIN/compiler/.stamp"
+  if [ -f "$stamp" ] && [ -z "$(find "$ROOT/Bridge/Compiler" "$ROOT/Directory.Build.props" "$ROOT/Directory.Packages.props" "$ROOT/version.txt" \
+        \( -name bin -o -name obj \) -prune -o -newer "$stamp" -type f -print -quit)" ]; then
+    return 0
+  fi
+  log "publishing the inline C# compiler (Bridge.Compiler, ReadyToRun)"
+  rm -rf "$BIN/compiler"
+  dotnet publish "$ROOT/Bridge/Compiler/Bridge.Compiler.csproj" -c Release -r linux-x64 --self-contained false \
+    -p:PublishReadyToRun=true -o "$BIN/compiler" --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
+  touch "$stamp"
+}
+# ----------------------------------------------------------------------------------------------------------
+
 # Each step returns non-zero on failure (explicitly: `set -e` is off inside `if`/`||`).
 setup_all() {
   ensure_debian_packages || return 1
   ensure_venv || return 1
   ensure_dotnet_built || return 1
+  ensure_compiler_built || return 1
 }

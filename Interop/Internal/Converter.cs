@@ -172,7 +172,7 @@ internal static unsafe class Converter
     {
         if (typeof(T) == typeof(long))
         {
-            if ((CPython.FlagsOf(o) & CPython.TpFlagsLongSubclass) != 0)
+            if ((CPython.FlagsOf(o) & CPython.TpFlagsLongSubclass) != 0 && o != CPython.True && o != CPython.False)
             {
                 int overflow;
                 long r = CPython.PyLong_AsLongLongAndOverflow(o, &overflow);
@@ -245,13 +245,38 @@ internal static unsafe class Converter
         {
             return ToIntegral(o, target);
         }
+        else if (!isInt && o != CPython.True && o != CPython.False && IsInteger(target)
+                 && (flags & (CPython.TpFlagsUnicodeSubclass | CPython.TpFlagsBytesSubclass)) == 0)
+        {
+            // Integer-like objects (numpy.int64, ...) through __index__.
+            nint index = CPython.PyNumber_Index(o);
+            if (index != 0)
+            {
+                try
+                {
+                    return ToIntegral(index, target);
+                }
+                finally
+                {
+                    CPython.Py_DecRef(index);
+                }
+            }
+            CPython.PyErr_Clear();
+        }
         else if (target == typeof(double) || target == typeof(float))
         {
-            if (CPython.TypeOf(o) == CPython.FloatType || isInt)
+            // float, its subclasses (numpy.float64), int, and anything with __float__ or __index__.
+            if ((flags & (CPython.TpFlagsUnicodeSubclass | CPython.TpFlagsBytesSubclass)) == 0)
             {
                 double d = CPython.PyFloat_AsDouble(o);
-                if (d == -1.0 && CPython.PyErr_Occurred() != 0) ThrowHelper.ThrowCannotConvert(o, target, null, PythonException.FetchPending());
-                return target == typeof(float) ? (object)(float)d : d;
+                if (d == -1.0 && CPython.PyErr_Occurred() != 0)
+                {
+                    CPython.PyErr_Clear();
+                }
+                else
+                {
+                    return target == typeof(float) ? (object)(float)d : d;
+                }
             }
         }
         else if (target == typeof(string))
@@ -334,7 +359,7 @@ internal static unsafe class Converter
             int overflow;
             long r = CPython.PyLong_AsLongLongAndOverflow(o, &overflow);
             if (r == -1 && CPython.PyErr_Occurred() != 0) ThrowHelper.ThrowPythonError();
-            return overflow == 0 ? r : AsBigInteger(o);
+            return overflow == 0 ? (object)r : AsBigInteger(o);
         }
         if (CPython.TypeOf(o) == CPython.FloatType) return CPython.PyFloat_AsDouble(o);
         if ((flags & CPython.TpFlagsUnicodeSubclass) != 0) return AsString(o);

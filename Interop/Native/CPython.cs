@@ -58,6 +58,7 @@ internal static unsafe partial class CPython
     [DllImport(Lib)] internal static extern ulong PyLong_AsUnsignedLongLong(nint o);
     [DllImport(Lib)] internal static extern nint PyLong_FromString(byte* str, nint pend, int @base);
     [DllImport(Lib)] internal static extern nint PyNumber_ToBase(nint o, int @base);
+    [DllImport(Lib)] internal static extern nint PyNumber_Index(nint o);
     [DllImport(Lib)] internal static extern nint PyFloat_FromDouble(double v);
     [DllImport(Lib)] internal static extern double PyFloat_AsDouble(nint o);
     [DllImport(Lib)] internal static extern nint PyBool_FromLong(long v);

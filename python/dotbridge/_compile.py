@@ -28,6 +28,9 @@ Data flow::
 
 The cache directory is ``$DOTBRIDGE_CACHE`` (used as is), else
 ``$XDG_CACHE_HOME/dotbridge/kernels``, else ``~/.cache/dotbridge/kernels``.
+A kernel compiled with ``references`` lives in ``<cache>/<key>/`` beside copies of
+those assemblies (the .NET worker probes a loaded assembly's folder for its
+dependencies; the references' own dependencies are not copied).
 The compiler writes the .json then the .dll, each atomically (temp file + rename),
 and its output is deterministic, so processes compiling the same source at once
 all succeed and the .dll's presence implies the .json's. ``$DOTBRIDGE_COMPILER``
@@ -205,11 +208,19 @@ def compile(source: str, references=()) -> KernelModule:  # noqa: A001 - the doc
         return module
 
     folder = cache_dir()
+    if refs:
+        # a folder of its own, with copies of the references: the .NET worker probes a kernel's
+        # folder for its dependencies (Bridge/Workers/TargetResolver.cs)
+        folder = os.path.join(folder, key)
     dll = os.path.join(folder, key + ".dll")
     meta_path = os.path.join(folder, key + ".json")
     meta = _read_meta(dll, meta_path)
+    if meta is not None and not all(os.path.isfile(os.path.join(folder, os.path.basename(r))) for r in refs):
+        meta = None
     compiler_ms = None
     if meta is None:
+        if refs:
+            _copy_references(refs, folder)
         meta = _run_compiler(source, refs, folder, dll, meta_path, key)
         compiler_ms = meta.get("elapsed_ms")
         warns = [d for d in meta.get("diagnostics", ()) if d.get("severity") == "warning"]
@@ -221,6 +232,21 @@ def compile(source: str, references=()) -> KernelModule:  # noqa: A001 - the doc
         _memo.setdefault(key, module)
     _record(key, compiler_ms is None, started, compiler_ms)
     return module
+
+
+def _copy_references(refs: list[str], folder: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for ref in refs:
+        dest = os.path.join(folder, os.path.basename(ref))
+        if os.path.abspath(dest) == ref:
+            continue
+        tmp = f"{dest}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            shutil.copyfile(ref, tmp)
+            os.replace(tmp, dest)  # atomic: a worker loading it sees the old copy or the new one
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def _record(key: str, cached: bool, started: float, compiler_ms) -> None:

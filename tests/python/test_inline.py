@@ -120,6 +120,10 @@ def test_cache_key_covers_source_and_references(tmp_path):
     with pytest.raises(CompileError, match="CS0103"):  # 'A' does not exist without the reference
         dotbridge.dotnet.compile("public static class B { public static int Fourteen() => A.Seven() * 2; }")
     assert user.B.Fourteen.assembly not in (a.assembly, b.assembly)
+    # it lives in a folder of its own beside a copy of the reference (the .NET worker probes there)
+    folder = os.path.dirname(user.assembly)
+    assert os.path.basename(folder) == os.path.basename(user.assembly)[:-4]
+    assert open(os.path.join(folder, os.path.basename(a.assembly)), "rb").read() == open(a.assembly, "rb").read()
 
 
 def test_missing_reference_is_file_not_found(tmp_path):

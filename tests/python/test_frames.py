@@ -137,8 +137,8 @@ def _from_json(v):
             return bytes.fromhex(v["$bin"])
         if set(v) == {"$ext"}:
             return msgpack.ExtType(v["$ext"][0], bytes.fromhex(v["$ext"][1]))
-        if set(v) == {"$int"}:
-            return int(v["$int"])
+        if set(v) == {"$int"}:  # beyond 64 bits: ext 1 (decoded raw here, like the other exts)
+            return msgpack.ExtType(1, _frames._bigint_bytes(int(v["$int"])))
         return {k: _from_json(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_from_json(x) for x in v]

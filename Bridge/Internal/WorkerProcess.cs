@@ -1,0 +1,165 @@
+using Bridge.Protocol;
+using Bridge.Transport;
+
+namespace Bridge.Internal;
+
+/// <summary>The state of one worker process.</summary>
+internal enum WorkerState
+{
+    /// <summary>Spawned, INIT sent, no HELLO yet: gets no tasks.</summary>
+    Starting,
+    /// <summary>HELLO received: gets tasks.</summary>
+    Ready,
+    /// <summary>STOP sent (maxtasksperchild used up, join): gets no more tasks.</summary>
+    Retiring,
+    /// <summary>Exited and reaped.</summary>
+    Dead,
+}
+
+/// <summary>
+/// One worker process: its pid, its task pipe (never blocks the caller), and the one reader
+/// thread that reads its result pipe, reaps it when the pipe ends, and reports to the pool.
+/// State fields are guarded by the pool lock.
+/// </summary>
+internal sealed class WorkerProcess
+{
+    private readonly PoolCore _pool;
+    private readonly int _resultFd;
+    private readonly Thread _reader;
+
+    public WorkerProcess(PoolCore pool, KindState kind, int id, SpawnedProcess p)
+    {
+        _pool = pool;
+        Kind = kind;
+        Id = id;
+        Pid = p.Pid;
+        _resultFd = p.ResultFd;
+        Tasks = new TaskPipe(p.TaskFd, $"{kind.Kind}-{p.Pid}");
+        using (ExecutionContext.SuppressFlow())
+        {
+            _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"dotbridge-reader-{p.Pid}" };
+        }
+    }
+
+    public KindState Kind { get; }
+    public int Id { get; }
+    public int Pid { get; }
+    public TaskPipe Tasks { get; }
+    public WorkerState State { get; set; } = WorkerState.Starting;
+    /// <summary>Chunks in flight, by task id.</summary>
+    public Dictionary<long, Chunk> InFlight { get; } = new();
+    /// <summary>Chunks sent (the maxtasksperchild budget counts these).</summary>
+    public int Sent { get; set; }
+    /// <summary>Chunks completed.</summary>
+    public int Done { get; set; }
+    /// <summary>The FATAL frame's raw error map, if one came.</summary>
+    public byte[]? Fatal { get; set; }
+    /// <summary>Why the pool broke the connection (protocol error), if it did.</summary>
+    public string? ProtocolError { get; set; }
+    /// <summary>Exit code once reaped (negative: signal).</summary>
+    public int? ExitCode { get; set; }
+    /// <summary>Frames are batched here while the pool lock is held, then sent at once.</summary>
+    public FrameWriter Batch { get; } = new(1024);
+    public bool HasBatch => Batch.WrittenCount > 0;
+
+    public void Start() => _reader.Start();
+
+    /// <summary>Sends the batched frames and resets the batch (pool lock held; never blocks).</summary>
+    public void FlushBatch()
+    {
+        if (Batch.WrittenCount == 0)
+            return;
+        Tasks.Send(Batch.WrittenSpan);
+        Batch.Reset();
+    }
+
+    public void Signal(int sig)
+    {
+        if (State != WorkerState.Dead)
+            Transport.Libc.Kill(Pid, sig);
+    }
+
+    private void ReadLoop()
+    {
+        var reader = new FdFrameReader(_resultFd, _pool.Options.MaxFrameBytes);
+        string? error = null;
+        try
+        {
+            while (reader.TryRead(out var frame))
+            {
+                error = _pool.OnFrame(this, in frame);
+                if (error is not null)
+                    break;
+            }
+        }
+        catch (ProtocolException e)
+        {
+            error = "protocol error: " + e.Message;
+        }
+        catch (IOException e)
+        {
+            error = "result pipe failed: " + e.Message;
+        }
+        if (error is not null)
+        {
+            ProtocolError = error;
+            Transport.Libc.Kill(Pid, Transport.Libc.SIGKILL);
+        }
+        FdIO.CloseQuietly(_resultFd);
+        int? code = Reap();
+        _pool.OnWorkerExit(this, code);
+    }
+
+    /// <summary>Reaps the child after its result pipe ended: wait up to 2 s for it to exit by itself, then SIGKILL.</summary>
+    private int? Reap()
+    {
+        long deadline = Environment.TickCount64 + 2000;
+        int sleep = 0;
+        while (true)
+        {
+            if (Spawner.TryWaitExit(Pid, out var code))
+                return code;
+            if (Environment.TickCount64 > deadline)
+            {
+                Transport.Libc.Kill(Pid, Transport.Libc.SIGKILL);
+                return Spawner.WaitExit(Pid);
+            }
+            if (sleep < 10)
+            {
+                Thread.Sleep(0);
+                sleep++;
+            }
+            else
+            {
+                Thread.Sleep(1);
+            }
+        }
+    }
+}
+
+/// <summary>Per-kind scheduling state. Guarded by the pool lock.</summary>
+internal sealed class KindState
+{
+    public KindState(WorkerKind kind) => Kind = kind;
+
+    public WorkerKind Kind { get; }
+    /// <summary>Undispatched chunks, FIFO across jobs (cancelled ones are skipped lazily).</summary>
+    public Queue<Chunk> Queue { get; } = new();
+    public List<WorkerProcess> Workers { get; } = new();
+    public bool Started { get; set; }
+    /// <summary>The raw error map when the kind cannot start (null: not broken).</summary>
+    public byte[]? Broken { get; set; }
+    public int StartFailures { get; set; }
+    public int NextWorkerId { get; set; }
+    /// <summary>Moving average of the workers' per-chunk time, µs (negative: none yet).</summary>
+    public double AvgElapsedUs { get; set; } = -1;
+    /// <summary>Chunks in flight per worker at most.</summary>
+    public int Prefetch { get; set; } = 2;
+
+    public void Observe(long elapsedUs)
+    {
+        double e = Math.Max(elapsedUs, 0);
+        AvgElapsedUs = AvgElapsedUs < 0 ? e : 0.8 * AvgElapsedUs + 0.2 * e;
+        Prefetch = (int)Math.Clamp(1 + 200.0 / Math.Max(AvgElapsedUs, 1.0), 1, 32);
+    }
+}

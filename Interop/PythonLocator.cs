@@ -51,9 +51,15 @@ public static class PythonLocator
                 tried.Add($"{libSource}={explicitLib}: file not found");
                 throw new PythonNotFoundException(tried);
             }
+            var libPath = Path.GetFullPath(explicitLib);
             Probe? paths = explicitExe is null ? null : TryProbe(explicitExe, options.ProbeTimeout, tried);
-            return new PythonLocation(Path.GetFullPath(explicitLib), paths?.Executable, paths?.Version,
-                paths?.Prefix, paths?.BasePrefix, paths?.Path ?? [], libSource!);
+            if (paths is not null)
+            {
+                return new PythonLocation(libPath, paths.Executable, paths.Version, paths.Prefix, paths.BasePrefix, paths.Path, libSource!);
+            }
+            var (home, version) = GuessHome(libPath);
+            string? sibling = home is null || version is null ? null : Path.Combine(home, "bin", "python" + version);
+            return new PythonLocation(libPath, File.Exists(sibling) ? sibling : null, version, home, home, [], libSource!);
         }
 
         var executables = new List<(string Exe, string Source)>();
@@ -79,6 +85,21 @@ public static class PythonLocator
             }
         }
         throw new PythonNotFoundException(tried);
+    }
+
+    /// <summary>For a bare library path: <c>&lt;home&gt;/lib[/&lt;multiarch&gt;]/libpythonX.Y.so</c> → (home, "X.Y"),
+    /// where home is the nearest ancestor holding <c>lib/pythonX.Y/encodings</c>.</summary>
+    internal static (string? Home, string? Version) GuessHome(string libraryPath)
+    {
+        var name = Path.GetFileName(libraryPath);
+        if (!name.StartsWith("libpython", StringComparison.Ordinal)) return (null, null);
+        var version = new string(name["libpython".Length..].TakeWhile(c => char.IsDigit(c) || c == '.').ToArray()).TrimEnd('.');
+        if (version.Length == 0) return (null, null);
+        for (var dir = Path.GetDirectoryName(libraryPath); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (Directory.Exists(Path.Combine(dir, "lib", "python" + version, "encodings"))) return (dir, version);
+        }
+        return (null, version);
     }
 
     private static Probe? TryProbe(string exe, TimeSpan timeout, List<string> tried)

@@ -68,7 +68,7 @@ public static unsafe class PythonRuntime
             if (!hosted)
             {
                 string? home = options.Home;
-                if (home is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PYTHONHOME"))) home = GuessHome(location);
+                if (home is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PYTHONHOME"))) home = location.BasePrefix;
                 SetHome(lib, home);
                 CPython.Py_InitializeEx(0);
                 Gil.AdoptInitializingThread();
@@ -119,20 +119,6 @@ public static unsafe class PythonRuntime
             if not getattr(sys, 'argv', None):
                 sys.argv = ['']
             """, globals).Dispose();
-    }
-
-    private static string? GuessHome(PythonLocation location)
-    {
-        if (location.BasePrefix is { Length: > 0 } bp) return bp;
-        // Only a library: <home>/lib/libpythonX.Y.so or <home>/lib/<multiarch>/libpythonX.Y.so.
-        var name = Path.GetFileName(location.LibraryPath);
-        if (!name.StartsWith("libpython", StringComparison.Ordinal)) return null;
-        var ver = new string(name["libpython".Length..].TakeWhile(c => char.IsDigit(c) || c == '.').ToArray()).TrimEnd('.');
-        for (var dir = Path.GetDirectoryName(location.LibraryPath); dir is not null; dir = Path.GetDirectoryName(dir))
-        {
-            if (Directory.Exists(Path.Combine(dir, "lib", "python" + ver, "encodings"))) return dir;
-        }
-        return null;
     }
 
     private static void SetHome(nint lib, string? home)

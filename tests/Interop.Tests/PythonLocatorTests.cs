@@ -55,6 +55,18 @@ public sealed class PythonLocatorTests
     }
 
     [Test]
+    public void Bare_library_gets_its_home_and_sibling_executable()
+    {
+        const string debianLib = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0";
+        if (!File.Exists(debianLib)) Assert.Ignore("Debian's libpython3.11 is not installed.");
+        var location = PythonLocator.Locate(new PythonOptions(), Env((PythonLocator.PyDllVariable, debianLib)));
+        Assert.That(location.BasePrefix, Is.EqualTo("/usr"));
+        Assert.That(location.Version, Is.EqualTo("3.11"));
+        Assert.That(location.Executable, Is.EqualTo("/usr/bin/python3.11"));
+        Assert.That(PythonLocator.GuessHome("/opt/nowhere/lib/libpython3.12.so"), Is.EqualTo(((string?)null, (string?)"3.12")));
+    }
+
+    [Test]
     public void Default_probe_uses_python3()
     {
         var location = PythonLocator.Locate(new PythonOptions(), Env());

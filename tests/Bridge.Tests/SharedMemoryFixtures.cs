@@ -1,0 +1,53 @@
+namespace Bridge.Tests;
+
+/// <summary>
+/// C# methods the Python tests and the benchmark call through the pool with numpy arrays that live in
+/// shared memory (ext 3): <c>dotbridge.dotnet.method("Bridge.Tests.SharedMemoryFixtures.SumAndScale", assembly=".../Bridge.Tests.dll")</c>.
+/// </summary>
+public static class SharedMemoryFixtures
+{
+    /// <summary>Returns the sum of <paramref name="data"/>, then multiplies every element by <paramref name="factor"/> in place.</summary>
+    public static double SumAndScale(Memory<double> data, double factor) => SumAndScaleSpan(data.Span, factor);
+
+    /// <summary>The same with a <see cref="Span{T}"/> parameter.</summary>
+    public static double SumAndScaleSpan(Span<double> data, double factor)
+    {
+        double sum = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            sum += data[i];
+            data[i] *= factor;
+        }
+        return sum;
+    }
+
+    /// <summary>The same with an array parameter (a copy: writes stay here).</summary>
+    public static double SumAndScaleArray(double[] data, double factor) => SumAndScaleSpan(data, factor);
+
+    /// <summary>Adds <paramref name="n"/> to a <c>dotbridge.Value('q')</c> described by <paramref name="descriptor"/>, one by one under its lock.</summary>
+    public static long AddToSharedValue(string descriptor, int n)
+    {
+        using var value = SharedValue<long>.Open(descriptor);
+        var gate = value.GetLock() ?? throw new ArgumentException("the value has no lock", nameof(descriptor));
+        for (int i = 0; i < n; i++)
+        {
+            using (gate.EnterScope())
+            {
+                value.Raw += 1;
+            }
+        }
+        return value.Value;
+    }
+
+    /// <summary>Tries to take a Python <c>Lock</c> by name within <paramref name="timeoutMs"/>; releases it again if taken.</summary>
+    public static bool TryAcquireLock(string name, int timeoutMs)
+    {
+        using var gate = SharedLock.Open(name);
+        if (!gate.TryAcquire(TimeSpan.FromMilliseconds(timeoutMs)))
+        {
+            return false;
+        }
+        gate.Release();
+        return true;
+    }
+}

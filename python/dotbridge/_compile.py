@@ -98,6 +98,10 @@ class CompileWarning(UserWarning):
     """The C# source compiled with warnings (issued once, when it is actually compiled)."""
 
 
+# the documented home of these names (dotnet.py re-exports them); tracebacks and pickles use it
+CompileError.__module__ = CompileWarning.__module__ = "dotbridge.dotnet"
+
+
 def _format_diagnostic(d: dict) -> str:
     where = f"line {d['line']}, column {d['column']}: " if d.get("line") else ""
     return f"{where}{d.get('severity', 'error')} {d.get('id', '?')}: {d.get('message', '')}"
@@ -221,7 +225,10 @@ def compile(source: str, references=()) -> KernelModule:  # noqa: A001 - the doc
     if meta is None:
         if refs:
             _copy_references(refs, folder)
-        meta = _run_compiler(source, refs, folder, dll, meta_path, key)
+        try:
+            meta = _run_compiler(source, refs, folder, dll, meta_path, key)
+        except CompileError as e:
+            raise e.with_traceback(None) from None  # the traceback ends here, then shows the C# line
         compiler_ms = meta.get("elapsed_ms")
         warns = [d for d in meta.get("diagnostics", ()) if d.get("severity") == "warning"]
         if warns:

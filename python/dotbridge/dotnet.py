@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["DotNetMethod", "method", "compile", "CompileError", "KernelModule"]
+__all__ = ["DotNetMethod", "method", "compile", "CompileError", "CompileWarning", "KernelModule"]
 
 
 class DotNetMethod:
@@ -100,13 +100,16 @@ def _default_pool():
 
 
 try:  # inline C# (helper "inline"): optional
-    from ._compile import CompileError, KernelModule, compile  # noqa: F401,A001
+    from ._compile import CompileError, CompileWarning, KernelModule, compile  # noqa: F401,A001
 except ImportError:  # pragma: no cover - depends on the _compile module being present
     def compile(*args, **kwargs):  # noqa: A001
         """Inline C# compilation is not available in this build."""
         raise NotImplementedError("dotbridge.dotnet.compile is not available (dotbridge._compile missing)")
 
     class CompileError(SyntaxError):  # type: ignore[no-redef]
+        """Inline C# compilation is not available in this build."""
+
+    class CompileWarning(UserWarning):  # type: ignore[no-redef]
         """Inline C# compilation is not available in this build."""
 
     KernelModule = None  # type: ignore[assignment,misc]

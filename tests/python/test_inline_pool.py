@@ -1,23 +1,35 @@
-"""Inline C# kernels end to end: compiled by dotbridge.dotnet.compile, run by dotbridge.Pool's .NET workers."""
+"""Inline C# kernels end to end: compiled by dotbridge.dotnet.compile, run by .NET workers.
+
+First one .NET worker spoken to directly over its pipes (needs only the published worker),
+then through dotbridge.Pool and the executor (needs the native pool library too).
+"""
 
 from __future__ import annotations
 
 import os
+import select
+import subprocess
+import time
 
 import pytest
 
 import dotbridge
 from dotbridge import _compile
+from dotbridge import _frames
 from _inline_support import KERNELS, ensure_compiler, python_count_primes
 from _pool_cases import T, make_fixtures
 from conftest import real_native_available
 
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(dotbridge.__file__)), "_bin", "worker")
+# DOTBRIDGE_TEST_DOTNET_WORKER: another built `Bridge` executable for the direct-worker tests
+_WORKER_EXE = os.environ.get("DOTBRIDGE_TEST_DOTNET_WORKER") or os.path.join(_WORKER, "Bridge")
 
+needs_worker = pytest.mark.skipif(not os.path.exists(_WORKER_EXE),
+                                  reason=f"the .NET worker is not built ({_WORKER_EXE} is missing)")
 _ok, _why = real_native_available()
 if _ok and not os.path.exists(_WORKER):
     _ok, _why = False, f"the .NET worker is not built ({_WORKER} is missing)"
-pytestmark = pytest.mark.skipif(not _ok, reason=_why)
+needs_pool = pytest.mark.skipif(not _ok, reason=_why)
 
 make_pool, make_executor = make_fixtures()
 
@@ -42,6 +54,84 @@ def kernels(tmp_path_factory):
 RANGES = [(lo, lo + 2_500) for lo in range(0, 20_000, 2_500)]
 
 
+class _DotNetWorker:
+    """One .NET worker over its own pipes (PROTOCOL.md), no pool in between."""
+
+    def __init__(self):
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        self.proc = subprocess.Popen([_WORKER_EXE, "worker"], pass_fds=(r1, w2),
+                                     env=dict(os.environ, DOTBRIDGE_FDS=f"{r1},{w2}"))
+        os.close(r1)
+        os.close(w2)
+        self.w, self.r = w1, r2
+        self.reader = _frames.FrameReader()
+        self.send([_frames.INIT, 1, {}])
+        hello = self.recv()
+        assert hello[0] == _frames.HELLO and hello[2] == "dotnet"
+        self._ids = iter(range(1, 1 << 30))
+
+    def send(self, frame):
+        os.write(self.w, _frames.encode_frame(frame))
+
+    def recv(self):
+        end = time.monotonic() + T
+        while True:
+            for f in self.reader.frames():
+                return f
+            left = end - time.monotonic()
+            assert left > 0, "no frame from the .NET worker in time"
+            if select.select([self.r], [], [], left)[0]:
+                data = os.read(self.r, 1 << 20)
+                assert data, "the .NET worker closed its pipe"
+                self.reader.feed(data)
+
+    def call(self, handle, calls):
+        self.send([_frames.TASK, next(self._ids), 1, handle.target, calls])
+        return self.recv()
+
+    def close(self):
+        try:
+            self.send([_frames.STOP])
+        except OSError:
+            pass
+        try:
+            assert self.proc.wait(T) == 0
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(T)
+            os.close(self.w)
+            os.close(self.r)
+
+
+@pytest.fixture
+def dotnet_worker():
+    worker = _DotNetWorker()
+    yield worker
+    worker.close()
+
+
+@needs_worker
+def test_a_dotnet_worker_loads_and_runs_the_kernel(kernels, dotnet_worker):
+    res = dotnet_worker.call(kernels.Kernels.CountPrimes, [list(r) for r in RANGES[:3]])
+    assert res[0] == _frames.RESULT and res[3] == [python_count_primes(lo, hi) for lo, hi in RANGES[:3]]
+    assert dotnet_worker.call(kernels.Demo.Inline.Vec.Nested.Twice, [[21]])[3] == [42]
+    assert dotnet_worker.call(kernels.Demo.Inline.Vec.Dot, [[[1.0, 2.0], [3.0, 4.0]]])[3] == [11.0]
+    assert dotnet_worker.call(kernels.Demo.Inline.Vec.SumSquares, [[[1, 2, 3]]])[3] == [14]
+
+
+@needs_worker
+def test_a_kernel_stack_trace_names_the_line_in_the_source(kernels, dotnet_worker):
+    err = dotnet_worker.call(kernels.Kernels.Fail, [[7]])
+    assert err[0] == _frames.ERROR
+    info = err[2]
+    assert info["type"] == "System.InvalidOperationException" and info["message"] == "kernel failed on 7"
+    line = next(i for i, text in enumerate(KERNELS.splitlines(), 1) if "kernel failed on" in text)
+    assert f"inline.cs:line {line}" in info["traceback"]
+
+
+@needs_pool
 def test_starmap_over_an_inline_kernel_matches_python(make_pool, kernels):
     pool = make_pool(2)
     got = pool.starmap(kernels.Kernels.CountPrimes, RANGES)
@@ -49,6 +139,7 @@ def test_starmap_over_an_inline_kernel_matches_python(make_pool, kernels):
     assert pool.apply(kernels.Kernels.IsPrime, (97,)) is True
 
 
+@needs_pool
 def test_every_pool_method_takes_inline_handles(make_pool, kernels):
     pool = make_pool(2)
     is_prime = kernels.Kernels.IsPrime
@@ -60,6 +151,7 @@ def test_every_pool_method_takes_inline_handles(make_pool, kernels):
     assert pool.starmap_async(kernels.Demo.Inline.Vec.SumSquares, [([1, 2, 3],)]).get(T) == [14]
 
 
+@needs_pool
 def test_executor_submits_inline_handles(make_executor, kernels):
     exe = make_executor(2)
     futures = [exe.submit(kernels.Kernels.CountPrimes, lo, hi) for lo, hi in RANGES[:3]]
@@ -67,6 +159,7 @@ def test_executor_submits_inline_handles(make_executor, kernels):
     assert list(exe.map(kernels.Demo.Inline.Vec.Nested.Twice, [1, 2], timeout=T)) == [2, 4]
 
 
+@needs_pool
 def test_new_workers_load_the_kernel_too(make_pool, kernels):
     # maxtasksperchild=1: every chunk runs in a fresh .NET worker, which must load the assembly itself
     pool = make_pool(2, maxtasksperchild=1)
@@ -76,6 +169,7 @@ def test_new_workers_load_the_kernel_too(make_pool, kernels):
         [python_count_primes(lo, hi) for lo, hi in RANGES[:4]]
 
 
+@needs_pool
 def test_a_kernel_exception_arrives_as_dotnet_error(make_pool, kernels):
     pool = make_pool(1)
     with pytest.raises(dotbridge.DotNetError) as info:
@@ -85,5 +179,6 @@ def test_a_kernel_exception_arrives_as_dotnet_error(make_pool, kernels):
     assert pool.apply(kernels.Kernels.IsPrime, (7,)) is True  # the pool stays healthy
 
 
+@needs_pool
 def test_a_handle_called_directly_runs_on_the_default_pool(kernels):
     assert kernels.Demo.Inline.Vec.Nested.Twice(21) == 42

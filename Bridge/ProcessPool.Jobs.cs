@@ -141,17 +141,18 @@ public sealed partial class ProcessPool
 
     /// <summary>Yields a job's results chunk by chunk as the core hands them out (in order or in completion order).</summary>
     private async IAsyncEnumerable<TResult> StreamAsync<TResult>(
-        Func<PoolJob> submit, TargetKind kind, Func<int[]> chunkCounts,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        Func<PoolJob> submit, TargetKind kind, Func<int[]> chunkCounts, CancellationToken callerToken,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken enumeratorToken = default)
     {
         CheckDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
+        callerToken.ThrowIfCancellationRequested();
+        enumeratorToken.ThrowIfCancellationRequested();
         var job = submit();
         var counts = chunkCounts();
-        using var linked = cancellationToken.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token)
-            : null;
-        var token = linked?.Token ?? _disposed.Token;
+        // The caller's token (the method argument) and the enumerator's (WithCancellation) may
+        // differ: the OperationCanceledException carries whichever fired.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, _disposed.Token);
+        var token = linked.Token;
         try
         {
             while (true)
@@ -163,8 +164,8 @@ public sealed partial class ProcessPool
                 }
                 catch (OperationCanceledException) when (token.IsCancellationRequested)
                 {
-                    throw cancellationToken.IsCancellationRequested
-                        ? new OperationCanceledException(cancellationToken)
+                    throw callerToken.IsCancellationRequested ? new OperationCanceledException(callerToken)
+                        : enumeratorToken.IsCancellationRequested ? new OperationCanceledException(enumeratorToken)
                         : DisposedWhileInFlight();
                 }
                 if (next is not { } chunk)
@@ -173,7 +174,8 @@ public sealed partial class ProcessPool
                 }
                 if (chunk.Status != StatusOk)
                 {
-                    throw ErrorFromStatus(chunk.Status, chunk.Payload, kind, cancellationToken);
+                    var fired = callerToken.IsCancellationRequested ? callerToken : enumeratorToken;
+                    throw ErrorFromStatus(chunk.Status, chunk.Payload, kind, fired);
                 }
                 int count = counts[chunk.Index];
                 var values = new TResult[count];

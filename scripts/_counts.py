@@ -2,7 +2,8 @@
 
     python scripts/_counts.py PART=KIND:PATH:EXIT ... [--extra-failed NAME ...]
 
-KIND is ``trx`` (a directory of ``dotnet test`` TRX files), ``junit`` (pytest's
+KIND is ``dotnet`` (``dotnet test``'s console log, TRX files in ``trx/`` beside it),
+``trx`` (a directory of TRX files), ``junit`` (pytest's
 --junitxml file) or ``conformance`` (run_conformance.py's --json file); EXIT is
 the runner's exit status. A runner that failed (EXIT != 0) without reporting a
 failed test (a build error, a crash, a timeout) counts as one failed test, so
@@ -15,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -35,6 +37,38 @@ def _trx(path: str) -> tuple[int, int, int, list[str]]:
         for r in root.iterfind(".//t:UnitTestResult" if ns else ".//UnitTestResult", ns):
             if r.get("outcome") in ("Failed", "Error", "Timeout", "Aborted"):
                 names.append(r.get("testName", "?"))
+    return passed, failed, skipped, names
+
+
+_SUMMARY = re.compile(r"(Passed|Failed)!\s+-\s+Failed:\s+(\d+),\s+Passed:\s+(\d+),\s+Skipped:\s+(\d+),\s+Total:\s+(\d+)")
+
+
+def _dotnet(path: str) -> tuple[int, int, int, list[str]]:
+    """``dotnet test``'s console log (one "Failed: N, Passed: N, Skipped: N" line per test
+    assembly), with the failing test names from the TRX files in ``trx/`` beside it."""
+    passed = failed = skipped = 0
+    found = False
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        for m in _SUMMARY.finditer(text):  # verbosity=minimal: one line per assembly
+            found = True
+            failed += int(m.group(2))
+            passed += int(m.group(3))
+            skipped += int(m.group(4))
+        if not found:  # verbosity=normal: a "Total tests: N" block per assembly
+            for block in re.finditer(r"^Total tests: \d+\s*\n((?:[ \t]+[A-Za-z ]+: [\d.]+.*\n?)+)", text, re.M):
+                found = True
+                for key, n in re.findall(r"^\s+(Passed|Failed|Skipped): (\d+)", block.group(1), re.M):
+                    if key == "Passed":
+                        passed += int(n)
+                    elif key == "Failed":
+                        failed += int(n)
+                    else:
+                        skipped += int(n)
+    tp, tf, ts, names = _trx(os.path.join(os.path.dirname(path), "trx"))
+    if not found:  # no console summary (e.g. a different logger): fall back to the TRX counters
+        return tp, tf, ts, names
     return passed, failed, skipped, names
 
 
@@ -67,7 +101,7 @@ def _conformance(path: str) -> tuple[int, int, int, list[str]]:
     return t["passed"], t["failed"], t["skipped"], names
 
 
-READERS = {"trx": _trx, "junit": _junit, "conformance": _conformance}
+READERS = {"dotnet": _dotnet, "trx": _trx, "junit": _junit, "conformance": _conformance}
 
 
 def main(argv: list[str]) -> int:

@@ -5,9 +5,12 @@ itself lives in a C# library loaded into this process; Python callables run in
 Python worker processes, ``dotbridge.dotnet.method(...)`` handles in .NET
 worker processes.
 
-Names dotbridge does not implement itself (``Process``, ``Queue``, ``Lock``,
-``Manager``, ``Value``, ...) are the stdlib's spawn-context objects, so scripts
-keep working. Importing dotbridge is cheap: the native library loads when the
+``Lock``/``RLock``/``Semaphore``/``BoundedSemaphore``/``Condition``/``Event``/
+``Barrier`` and ``Value``/``Array``/``RawValue``/``RawArray`` are dotbridge's
+own (``dotbridge.synchronize``, ``dotbridge.sharedctypes``: named, so .NET can
+open them and they pickle into any worker at any time). Names dotbridge does
+not implement itself (``Process``, ``Queue``, ``Manager``, ``Pipe``, ...) are
+the stdlib's spawn-context objects, so scripts keep working. Importing dotbridge is cheap: the native library loads when the
 first ``Pool`` is created.
 """
 
@@ -43,10 +46,28 @@ class DotbridgeContext:
         return self._base.get_start_method(allow_none)
 
     def __getattr__(self, name):
+        impl = _IMPL.get(name)
+        if impl is not None:
+            return _load_impl(name)
         return getattr(self._base, name)
 
     def __repr__(self) -> str:
         return f"<dotbridge context over {self._base!r}>"
+
+
+# Names dotbridge implements itself (module, attribute), loaded on first use.
+_IMPL = {
+    "Lock": ".synchronize", "RLock": ".synchronize", "Semaphore": ".synchronize",
+    "BoundedSemaphore": ".synchronize", "Condition": ".synchronize", "Event": ".synchronize",
+    "Barrier": ".synchronize",
+    "Value": ".sharedctypes", "Array": ".sharedctypes", "RawValue": ".sharedctypes",
+    "RawArray": ".sharedctypes",
+}
+
+
+def _load_impl(name: str):
+    import importlib
+    return getattr(importlib.import_module(_IMPL[name], __name__), name)
 
 
 _default_context = DotbridgeContext(_mp.get_context("spawn"))
@@ -89,6 +110,7 @@ _LAZY = {
     "RemoteError": "._errors", "DotNetError": "._errors", "WorkerCrashedError": "._errors",
     "BrokenProcessPool": "._errors", "MaybeEncodingError": "._errors",
     "futures": None, "dotnet": None, "pool": None, "shared_memory": None,
+    "sharedctypes": None, "synchronize": None,
 }
 
 # the stdlib's names that come from the default context
@@ -110,6 +132,10 @@ def __getattr__(name: str):
             value = importlib.import_module("." + name, __name__)
         else:
             value = getattr(importlib.import_module(mod, __name__), name)
+        globals()[name] = value
+        return value
+    if name in _IMPL:
+        value = _load_impl(name)
         globals()[name] = value
         return value
     if name in _CONTEXT_NAMES:

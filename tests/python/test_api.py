@@ -53,7 +53,23 @@ def test_stdlib_names_are_available():
     assert q.get(timeout=5) == 1
     q.close()
     q.join_thread()
-    assert dotbridge.shared_memory.SharedMemory is multiprocessing.shared_memory.SharedMemory
+    from multiprocessing import shared_memory as std_shm
+    assert issubclass(dotbridge.shared_memory.SharedMemory, std_shm.SharedMemory)
+
+
+def test_dotbridge_primitives_are_its_own_named_ones():
+    import dotbridge.sharedctypes
+    import dotbridge.synchronize
+    assert dotbridge.Lock is dotbridge.synchronize.Lock
+    assert dotbridge.Value is dotbridge.sharedctypes.Value
+    assert dotbridge.get_context().Event is dotbridge.synchronize.Event
+    lock = dotbridge.Lock()
+    assert lock.acquire(timeout=5)
+    lock.release()
+    v = dotbridge.Value("i", 3)
+    with v.get_lock():
+        v.value += 1
+    assert v.value == 4
 
 
 def test_dotnet_method_handle():

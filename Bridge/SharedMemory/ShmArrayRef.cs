@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using Bridge.Internal;
 using Bridge.Values;
 using MessagePack;
 
@@ -223,6 +224,30 @@ public sealed class ShmArrayRef
     {
         CheckType<T>();
         return segment.AsMemory<T>(ByteOffset, CheckedLength());
+    }
+
+    /// <summary>
+    /// Maps the segment and returns the elements in place as a <see cref="Memory{T}"/> that owns the mapping:
+    /// in the .NET worker the mapping is closed when the call returns (ShmCallScope); elsewhere it stays until the process exits (use <see cref="Open"/> and <see cref="AsMemory{T}"/> to close it yourself).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The segment no longer exists.</exception>
+    /// <exception cref="ValueConversionException"><typeparamref name="T"/> is not the element type, or the array does not lie inside the segment.</exception>
+    public Memory<T> MapMemory<T>()
+        where T : unmanaged
+    {
+        CheckType<T>();
+        int length = CheckedLength();
+        var segment = Open();
+        try
+        {
+            segment.CheckRange<T>(ByteOffset, length);
+            return new OwningSegmentMemoryManager<T>(segment, ByteOffset, length).Memory;
+        }
+        catch
+        {
+            segment.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Maps the segment, copies the elements into a new array of their natural type (<c>double[]</c>, …) and closes the mapping.</summary>

@@ -221,6 +221,29 @@ public class ShmArrayRefTests
     }
 
     [Test]
+    public void MapMemory_in_a_call_scope_is_closed_when_the_scope_ends()
+    {
+        using var seg = SharedMemorySegment.Create(64);
+        try
+        {
+            var r = new ShmArrayRef(seg.Name, 11, 0, [8]);
+            Memory<double> memory;
+            using (Bridge.Internal.ShmCallScope.Begin())
+            {
+                memory = r.MapMemory<double>();
+                memory.Span[7] = 2.5;
+                Assert.That(() => r.MapMemory<long>(), Throws.TypeOf<ValueConversionException>());
+            }
+            Assert.That(seg.AsSpan<double>()[7], Is.EqualTo(2.5));
+            Assert.That(() => memory.Span[0], Throws.TypeOf<ObjectDisposedException>());
+        }
+        finally
+        {
+            seg.Unlink();
+        }
+    }
+
+    [Test]
     [CancelAfter(60_000)]
     public void Python_ext3_of_a_shm_ndarray_maps_here_and_writes_show_up_there()
     {

@@ -75,6 +75,7 @@ internal static class NativeOptions
     {
         if (r.NextMessagePackType == MessagePackType.String)
             return System.Text.Encoding.UTF8.GetBytes(r.ReadString() ?? "");
-        return r.ReadBytes()?.ToArray() ?? [];
+        var seq = r.ReadBytes();
+        return seq.HasValue ? System.Buffers.BuffersExtensions.ToArray(seq.Value) : [];
     }
 }

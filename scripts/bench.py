@@ -150,7 +150,7 @@ def map_bench(side, cfg):
 
 
 @bench("primes", section="Pool (Python API)",
-       title="primes below 10^7 on 2 workers: C# `Primes.Count` vs pure Python (stdlib)",
+       title="primes below 10^7 on 2 workers: C# `Primes.Count` vs pure Python (stdlib side: one run)",
        unit="s", ratio="s/d", target=(">=", 20.0), timeout=600.0,
        notes="--quick: below 10^6")  # stdlib side: one run
 def primes(side, cfg):

@@ -3,25 +3,28 @@ using System.Diagnostics;
 namespace Bridge.Interop;
 
 /// <summary>Proof that the current thread holds the GIL; returned by <see cref="Gil.Acquire"/>.</summary>
-/// <remarks>A ref struct, so it cannot live across an await or be captured; dispose it exactly once,
-/// on the thread that acquired it (checked in debug builds).</remarks>
+/// <remarks>A ref struct, so it cannot live across an await or be captured; dispose it exactly once
+/// (do not copy it), on the thread that acquired it (checked in debug builds), innermost first.</remarks>
 public ref struct GilLock
 {
 #if DEBUG
     private readonly int _threadId;
 #endif
+    private readonly int _mode;
+    private readonly int _gilState;
     private bool _disposed;
 
-    internal GilLock(int unused)
+    internal GilLock(int mode, int gilState)
     {
-        _ = unused;
+        _mode = mode;
+        _gilState = gilState;
 #if DEBUG
         _threadId = Environment.CurrentManagedThreadId;
 #endif
         _disposed = false;
     }
 
-    /// <summary>Releases this acquisition (the GIL itself when it is the outermost one).</summary>
+    /// <summary>Undoes this acquisition (releases the GIL unless it is nested in another one).</summary>
     /// <exception cref="InvalidOperationException">Debug builds: disposed on another thread than the one that acquired it.</exception>
     public void Dispose()
     {
@@ -34,6 +37,6 @@ public ref struct GilLock
         }
 #endif
         _disposed = true;
-        Gil.Release();
+        Gil.Release(_mode, _gilState);
     }
 }

@@ -111,6 +111,10 @@ internal static unsafe partial class CPython
     internal static nint FloatType;
     internal static nint BoolType;
     internal static delegate* unmanaged<nint> PyErr_GetRaisedException;
+    /// <summary>The current thread state without checks (_PyThreadState_UncheckedGet before 3.13,
+    /// PyThreadState_GetUnchecked from 3.13): the GIL holder's, process-wide, in 3.11; the calling thread's
+    /// attached one (thread-local) from 3.12. Equal to this thread's own state exactly when it holds the GIL.</summary>
+    internal static delegate* unmanaged[SuppressGCTransition]<nint> CurrentThreadState;
 
     /// <summary>Resolves exported data symbols and version-specific functions from the loaded library.</summary>
     internal static void Bind(nint library)
@@ -123,6 +127,9 @@ internal static unsafe partial class CPython
         PyErr_GetRaisedException = NativeLibrary.TryGetExport(library, "PyErr_GetRaisedException", out var p)
             ? (delegate* unmanaged<nint>)p
             : null;
+        CurrentThreadState = (delegate* unmanaged[SuppressGCTransition]<nint>)(
+            NativeLibrary.TryGetExport(library, "PyThreadState_GetUnchecked", out var current) ? current
+            : NativeLibrary.GetExport(library, "_PyThreadState_UncheckedGet"));
     }
 
     /// <summary>Py_TYPE(o): ob_type follows the 8-byte ob_refcnt in every non-free-threaded build.</summary>

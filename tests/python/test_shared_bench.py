@@ -78,59 +78,54 @@ def bench_numpy_to_csharp(mb: int = 100, repeat: int = 3) -> dict:
     return {"mb": mb, "dotbridge_s": best, "stdlib_s": std_best, "speedup": std_best / best}
 
 
-def _hammer(lock, n, start):
+def _hammer(lock, n, start, result=None):
     start.wait(30)
     t0 = time.perf_counter()
     for _ in range(n):
         lock.acquire()
         lock.release()
-    return (time.perf_counter() - t0) * 1e6
+    us = (time.perf_counter() - t0) * 1e6
+    if result is not None:
+        result.value = us
+    return us
 
 
 def _two_python(lock, n) -> float:
+    """Both processes hammer ``lock`` at once; the slower one's microseconds per acquire+release."""
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event() if not hasattr(lock, "name") else __import__("dotbridge.synchronize").synchronize.Event()
-    with ctx.Pool(1) as pool:
-        pool.apply(tasks.fill, ([0.0], 1.0))
-        r = pool.apply_async(_hammer, (lock, n, start)) if hasattr(lock, "name") else None
-        if r is None:
-            raise RuntimeError("stdlib locks cannot be apply() arguments")
-        start.set()
-        mine = _hammer(lock, n, start)
-        theirs = r.get(120)
-    return max(mine, theirs) / n
+    start, result = ctx.Event(), ctx.RawValue("d", 0.0)
+    p = ctx.Process(target=_hammer, args=(lock, n, start, result))
+    p.start()
+    time.sleep(0.5)  # let the child import and wait on the event
+    start.set()
+    mine = _hammer(lock, n, start)
+    p.join(120)
+    return max(mine, result.value) / n
 
 
 def bench_lock(n: int = 100_000) -> dict:
+    """Acquire+release, two processes at once: dotbridge Lock vs the stdlib's, and Python + .NET worker."""
     from dotbridge import synchronize
-    out = {"n": n, "dotbridge_py_py_us": _two_python(synchronize.Lock(), n)}
-    # the stdlib's Lock only travels at spawn: hand it over as a Process argument
-    ctx = multiprocessing.get_context("spawn")
-    lk, start = ctx.Lock(), ctx.Event()
-    p = ctx.Process(target=_hammer, args=(lk, n, start))
-    p.start()
-    time.sleep(0.5)
-    start.set()
-    t0 = time.perf_counter()
-    _hammer(lk, n, start)
-    p.join(120)
-    out["stdlib_py_py_us"] = (time.perf_counter() - t0) * 1e6 / n
+    out = {"n": n,
+           "dotbridge_py_py_us": _two_python(synchronize.Lock(), n),
+           "stdlib_py_py_us": _two_python(multiprocessing.get_context("spawn").Lock(), n)}
     try:
         import dotbridge
         hammer = _method("HammerLock")
-        lk2 = synchronize.Lock()
+        lk = synchronize.Lock()
         with dotbridge.Pool(1) as pool:
-            pool.apply(hammer, (lk2.name, 1))
-            r = pool.apply_async(hammer, (lk2.name, n))
-            t0 = time.perf_counter()
-            for _ in range(n):
-                lk2.acquire()
-                lk2.release()
-            py_us = (time.perf_counter() - t0) * 1e6
+            pool.apply(hammer, (lk.name, 1))
+            r = pool.apply_async(hammer, (lk.name, n))
+            py_us = _hammer(lk, n, _Set())
             out["dotbridge_py_dotnet_us"] = max(py_us, r.get(120)) / n
     except (ImportError, RuntimeError) as e:
         out["dotbridge_py_dotnet_us"] = f"n/a ({e})"
     return out
+
+
+class _Set:
+    def wait(self, timeout=None):
+        return True
 
 
 # --- smoke tests (correctness only, small sizes) --------------------------------------------

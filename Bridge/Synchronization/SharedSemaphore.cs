@@ -64,7 +64,7 @@ public sealed class SharedSemaphore : IDisposable
         get
         {
             var sem = Handle();
-            Libc.SemGetValue(sem, out int value);
+            PosixSemaphore.SemGetValue(sem, out int value);
             return Math.Max(0, value);
         }
     }
@@ -81,10 +81,10 @@ public sealed class SharedSemaphore : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maximumCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(initialCount, maximumCount);
         name = name is null ? NewName() : NormalizeName(name);
-        nint sem = Libc.SemOpen(name, Libc.O_CREAT | Libc.O_EXCL, 0x180 /* 0600 */, (uint)initialCount);
-        if (Libc.Failed(sem))
+        nint sem = PosixSemaphore.SemOpen(name, PosixSemaphore.O_CREAT | PosixSemaphore.O_EXCL, 0x180 /* 0600 */, (uint)initialCount);
+        if (PosixSemaphore.Failed(sem))
         {
-            throw Libc.Error("sem_open (create)", name, Marshal.GetLastPInvokeError());
+            throw PosixSemaphore.Error("sem_open (create)", name, Marshal.GetLastPInvokeError());
         }
         s_owned.TryAdd(name, 0);
         InstallExitHook();
@@ -98,15 +98,15 @@ public sealed class SharedSemaphore : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maximumCount);
         name = NormalizeName(name);
-        nint sem = Libc.SemOpenExisting(name, 0);
-        if (Libc.Failed(sem))
+        nint sem = PosixSemaphore.SemOpenExisting(name, 0);
+        if (PosixSemaphore.Failed(sem))
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.ENOENT)
+            if (errno == PosixSemaphore.ENOENT)
             {
                 throw new FileNotFoundException($"no named semaphore '{name}'", name);
             }
-            throw Libc.Error("sem_open", name, errno);
+            throw PosixSemaphore.Error("sem_open", name, errno);
         }
         return new SharedSemaphore(sem, name, maximumCount, owner: false);
     }
@@ -117,12 +117,12 @@ public sealed class SharedSemaphore : IDisposable
     public void Wait()
     {
         var sem = Handle();
-        while (Libc.SemWait(sem) != 0)
+        while (PosixSemaphore.SemWait(sem) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno != Libc.EINTR)
+            if (errno != PosixSemaphore.EINTR)
             {
-                throw Libc.Error("sem_wait", Name, errno);
+                throw PosixSemaphore.Error("sem_wait", Name, errno);
             }
         }
     }
@@ -141,35 +141,35 @@ public sealed class SharedSemaphore : IDisposable
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         var sem = Handle();
-        if (Libc.SemTryWait(sem) == 0)
+        if (PosixSemaphore.SemTryWait(sem) == 0)
         {
             return true;
         }
         int errno = Marshal.GetLastPInvokeError();
-        if (errno != Libc.EAGAIN && errno != Libc.EINTR)
+        if (errno != PosixSemaphore.EAGAIN && errno != PosixSemaphore.EINTR)
         {
-            throw Libc.Error("sem_trywait", Name, errno);
+            throw PosixSemaphore.Error("sem_trywait", Name, errno);
         }
         if (timeout == TimeSpan.Zero)
         {
             return false;
         }
         long deadlineTicks = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks + timeout.Ticks;
-        var deadline = new Libc.Timespec
+        var deadline = new PosixSemaphore.Timespec
         {
             Seconds = deadlineTicks / TimeSpan.TicksPerSecond,
             Nanoseconds = deadlineTicks % TimeSpan.TicksPerSecond * 100,
         };
-        while (Libc.SemTimedWait(sem, deadline) != 0)
+        while (PosixSemaphore.SemTimedWait(sem, deadline) != 0)
         {
             errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.ETIMEDOUT)
+            if (errno == PosixSemaphore.ETIMEDOUT)
             {
                 return false;
             }
-            if (errno != Libc.EINTR)
+            if (errno != PosixSemaphore.EINTR)
             {
-                throw Libc.Error("sem_timedwait", Name, errno);
+                throw PosixSemaphore.Error("sem_timedwait", Name, errno);
             }
         }
         return true;
@@ -188,18 +188,18 @@ public sealed class SharedSemaphore : IDisposable
     public void Release()
     {
         var sem = Handle();
-        if (MaximumCount != int.MaxValue && Libc.SemGetValue(sem, out int value) == 0 && value >= MaximumCount)
+        if (MaximumCount != int.MaxValue && PosixSemaphore.SemGetValue(sem, out int value) == 0 && value >= MaximumCount)
         {
             throw new SemaphoreFullException($"semaphore or lock '{Name}' released too many times");
         }
-        if (Libc.SemPost(sem) != 0)
+        if (PosixSemaphore.SemPost(sem) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.EOVERFLOW)
+            if (errno == PosixSemaphore.EOVERFLOW)
             {
                 throw new SemaphoreFullException($"semaphore '{Name}' overflowed");
             }
-            throw Libc.Error("sem_post", Name, errno);
+            throw PosixSemaphore.Error("sem_post", Name, errno);
         }
     }
 
@@ -214,7 +214,7 @@ public sealed class SharedSemaphore : IDisposable
         if (Interlocked.Exchange(ref _unlinked, 1) == 0)
         {
             s_owned.TryRemove(Name, out _);
-            Libc.SemUnlink(Name);
+            PosixSemaphore.SemUnlink(Name);
         }
     }
 
@@ -224,7 +224,7 @@ public sealed class SharedSemaphore : IDisposable
         nint sem = Interlocked.Exchange(ref _sem, 0);
         if (sem != 0)
         {
-            Libc.SemClose(sem);
+            PosixSemaphore.SemClose(sem);
         }
     }
 
@@ -260,7 +260,7 @@ public sealed class SharedSemaphore : IDisposable
             {
                 foreach (var name in s_owned.Keys)
                 {
-                    Libc.SemUnlink(name);
+                    PosixSemaphore.SemUnlink(name);
                 }
                 s_owned.Clear();
             };

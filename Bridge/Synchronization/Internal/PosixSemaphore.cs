@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Bridge.Internal;
 
 /// <summary>The libc POSIX named semaphore calls (sem_overview(7)); what Python's <c>_multiprocessing.SemLock</c> uses too.</summary>
-internal static partial class Libc
+internal static partial class PosixSemaphore
 {
     public const int O_CREAT = 0x40, O_EXCL = 0x80;
     public const int EINTR = 4, EAGAIN = 11, ETIMEDOUT = 110, EEXIST = 17, ENOENT = 2, EOVERFLOW = 75;

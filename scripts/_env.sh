@@ -54,18 +54,13 @@ ensure_dotnet_built() {
         \( -name bin -o -name obj \) -prune -o -newer "$stamp" -type f -print -quit)" ]; then
     return 0
   fi
-  log "building the .NET worker, the Native AOT pool library and the kernel compiler (first time: a minute or two)"
+  log "building the .NET worker and the Native AOT pool library (first time: about a minute)"
   mkdir -p "$BIN"
   dotnet publish "$ROOT/Bridge/Bridge.csproj" -c Release -o "$BIN/worker" -p:UseAppHost=true \
     --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
   dotnet publish "$ROOT/Bridge/Native/Bridge.Native.csproj" -c Release -r linux-x64 -o "$BIN/native" \
     --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
   cp "$BIN/native/libdotbridge.so" "$BIN/libdotbridge.so" || return 1
-  # Roslyn kernel compiler for dotbridge.dotnet.compile (inline C#)
-  if [ -f "$ROOT/Bridge/Compiler/Bridge.Compiler.csproj" ]; then
-    dotnet publish "$ROOT/Bridge/Compiler/Bridge.Compiler.csproj" -c Release -o "$BIN/compiler" \
-      --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
-  fi
   touch "$stamp"
 }
 

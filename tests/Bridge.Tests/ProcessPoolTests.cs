@@ -46,6 +46,18 @@ public class ProcessPoolTests : ProcessPoolTestBase
     }
 
     [Test]
+    public async Task Map_runs_chunks_on_all_workers_at_once()
+    {
+        // Four 0.5 s sleeps on two workers: about 1 s, not 2 s.
+        var sw = Stopwatch.StartNew();
+        long[] results = await Bounded(_pool.MapAsync<long, long>("fixtures.calc:delayed", [50, 50, 50, 50], 1, Timeout));
+        Assert.That(results, Is.EqualTo(new long[] { 50, 50, 50, 50 }));
+        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1.8)));
+        var pids = await Bounded(_pool.MapAsync<long, long>("fixtures.calc:sleep_then_pid", [30, 30, 30, 30], 1, Timeout));
+        Assert.That(pids.Distinct().Count(), Is.EqualTo(2));
+    }
+
+    [Test]
     public async Task Map_of_nothing_is_empty()
     {
         var results = await Bounded(_pool.MapAsync<long, long>("fixtures.calc:square", [], cancellationToken: Timeout));

@@ -43,6 +43,7 @@ public sealed class BenchmarkTests
             samples[r] = sw.Elapsed.TotalNanoseconds / callsPerRound;
         }
         Array.Sort(samples);
+        TestContext.Out.WriteLine($"  rounds (ns/call, sorted): {string.Join(", ", samples.Select(x => x.ToString("F1")))}");
         return samples[Rounds / 2];
     }
 }

@@ -347,13 +347,25 @@ internal sealed partial class PoolCore
         }
     }
 
+    /// <summary>The reader thread of <paramref name="w"/> saw its pipe end: no more tasks for it (it is reaped next).</summary>
+    internal void OnWorkerEof(WorkerProcess w)
+    {
+        lock (_lock)
+        {
+            if (w.State is WorkerState.Exiting or WorkerState.Dead)
+                return;
+            w.StateAtEof = w.State;
+            w.State = WorkerState.Exiting;
+        }
+    }
+
     /// <summary>The reader thread of <paramref name="w"/> saw its pipe end and reaped it.</summary>
     internal void OnWorkerExit(WorkerProcess w, int? exitCode)
     {
         lock (_lock)
         {
             var k = w.Kind;
-            var was = w.State;
+            var was = w.State == WorkerState.Exiting ? w.StateAtEof : w.State;
             w.State = WorkerState.Dead;
             w.ExitCode = exitCode;
             w.Tasks.Close();

@@ -381,7 +381,7 @@ internal sealed partial class PoolCore : IDisposable
             for (int i = 0; i < r.Length; i++)
             {
                 var w = k.Workers[i];
-                r[i] = (w.Pid, w.State != WorkerState.Dead, w.Done);
+                r[i] = (w.Pid, w.State is not (WorkerState.Dead or WorkerState.Exiting), w.Done);
             }
             return r;
         }

@@ -12,6 +12,8 @@ internal enum WorkerState
     Ready,
     /// <summary>STOP sent (maxtasksperchild used up, join): gets no more tasks.</summary>
     Retiring,
+    /// <summary>Its result pipe ended (EOF or protocol error): being reaped; gets no tasks.</summary>
+    Exiting,
     /// <summary>Exited and reaped.</summary>
     Dead,
 }
@@ -46,6 +48,8 @@ internal sealed class WorkerProcess
     public int Pid { get; }
     public TaskPipe Tasks { get; }
     public WorkerState State { get; set; } = WorkerState.Starting;
+    /// <summary>The state it had when its result pipe ended.</summary>
+    public WorkerState StateAtEof { get; set; } = WorkerState.Starting;
     /// <summary>Chunks in flight, by task id.</summary>
     public Dictionary<long, Chunk> InFlight { get; } = new();
     /// <summary>Chunks sent (the maxtasksperchild budget counts these).</summary>
@@ -106,6 +110,7 @@ internal sealed class WorkerProcess
             Transport.Libc.Kill(Pid, Transport.Libc.SIGKILL);
         }
         FdIO.CloseQuietly(_resultFd);
+        _pool.OnWorkerEof(this);
         int? code = Reap();
         _pool.OnWorkerExit(this, code);
     }

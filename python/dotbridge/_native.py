@@ -123,6 +123,12 @@ class NativePool:
         lib = load_library()
         self._lib = lib
         opts = dict(options)
+        for key in ("python",):  # multiprocessing.spawn.get_executable() may be bytes
+            if isinstance(opts.get(key), (bytes, bytearray)):
+                opts[key] = os.fsdecode(opts[key])
+        for key in ("python_args", "sys_path", "dotnet_worker", "assemblies"):
+            if opts.get(key):
+                opts[key] = [os.fsdecode(x) if isinstance(x, (bytes, bytearray)) else x for x in opts[key]]
         if not opts.get("dotnet_worker"):
             opts["dotnet_worker"] = default_dotnet_worker()
         data = msgpack.packb(opts, use_bin_type=True)

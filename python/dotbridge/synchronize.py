@@ -17,8 +17,9 @@ Design notes:
   resource tracker if it was killed).
 - ``Condition``, ``Event`` and ``Barrier`` are the stdlib's algorithms built
   from these primitives (Barrier's counters live in a dotbridge
-  ``RawArray``), so they pickle the same way; .NET can share the locks and
-  semaphores they are made of, not (yet) the composite objects.
+  ``RawArray``), so they pickle the same way. .NET shares an ``Event``
+  through ``Bridge.SharedEvent.Open(event.descriptor)`` (the same algorithm
+  over the same five semaphores); Condition and Barrier are Python-only.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ class Event(_sync.Event):
 
     def __init__(self, *, ctx=None) -> None:
         _sync.Event.__init__(self, ctx=_CTX)
+
+    @property
+    def descriptor(self) -> str:
+        """The text .NET's ``Bridge.SharedEvent.Open`` takes (the five semaphores' names)."""
+        c = self._cond
+        return (f"dotbridge.event:v1;lock={c._lock.name};sleeping={c._sleeping_count.name};"
+                f"woken={c._woken_count.name};wait={c._wait_semaphore.name};flag={self._flag.name}")
 
 
 class _ArrayWrapper:

@@ -207,3 +207,45 @@ public class SharedLockTests
         Assert.That(py.WaitForExit().ExitCode, Is.EqualTo(0));
     }
 }
+
+public class SharedEventTests
+{
+    [Test]
+    [CancelAfter(60_000)]
+    public void Python_event_is_set_waited_and_cleared_from_both_sides()
+    {
+        using var py = SharedMemoryPythonChild.Start("""
+            from dotbridge import synchronize
+            ev = synchronize.Event()
+            print(ev.descriptor, flush=True)
+            print(ev.wait(20), flush=True)
+            ev.clear()
+            print('cleared', flush=True)
+            input()
+            ev.set()
+            print('set', flush=True)
+            input()
+            """);
+        using var ev = SharedEvent.Open(py.ReadLine());
+        Assert.That(ev.IsSet, Is.False);
+        Assert.That(ev.Wait(TimeSpan.FromMilliseconds(100)), Is.False);
+        ev.Set();
+        Assert.That(py.ReadLine(), Is.EqualTo("True"));
+        Assert.That(py.ReadLine(), Is.EqualTo("cleared"));
+        Assert.That(ev.IsSet, Is.False);
+        var waiter = Task.Run(() => ev.Wait(TimeSpan.FromSeconds(20)));
+        Thread.Sleep(100);
+        py.WriteLine("set");
+        Assert.That(py.ReadLine(), Is.EqualTo("set"));
+        Assert.That(waiter.Wait(TimeSpan.FromSeconds(20)) && waiter.Result, Is.True);
+        py.WriteLine("exit");
+        Assert.That(py.WaitForExit().ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void Garbage_descriptors_are_rejected()
+    {
+        Assert.That(() => SharedEvent.Open("nope"), Throws.TypeOf<FormatException>());
+        Assert.That(() => SharedEvent.Open("dotbridge.event:v1;lock=/db_x"), Throws.TypeOf<FormatException>().Or.TypeOf<FileNotFoundException>());
+    }
+}

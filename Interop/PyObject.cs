@@ -164,6 +164,46 @@ public sealed class PyObject : IDisposable
         if (rc != 0) ThrowHelper.ThrowPythonError();
     }
 
+    /// <summary><c>len(self)</c>.</summary>
+    /// <exception cref="PythonException">The object has no length.</exception>
+    public long Length
+    {
+        get
+        {
+            using var gil = Gil.Acquire();
+            nint n = CPython.PyObject_Size(Handle);
+            GC.KeepAlive(this);
+            if (n < 0) ThrowHelper.ThrowPythonError();
+            return n;
+        }
+    }
+
+    /// <summary>Iterates <c>iter(self)</c>, taking the GIL for each step only (never across a yield).
+    /// Dispose each item (or let the finalizer queue it).</summary>
+    /// <exception cref="PythonException">The object is not iterable, or the iterator raised.</exception>
+    public IEnumerable<PyObject> Iterate()
+    {
+        PyObject iterator;
+        using (Gil.Acquire())
+        {
+            iterator = FromNew(CPython.PyObject_GetIter(Handle));
+            GC.KeepAlive(this);
+        }
+        using (iterator)
+        {
+            while (NextItem(iterator) is { } item) yield return item;
+        }
+    }
+
+    private static PyObject? NextItem(PyObject iterator)
+    {
+        using var gil = Gil.Acquire();
+        nint item = CPython.PyIter_Next(iterator.Handle);
+        if (item != 0) return new PyObject(item);
+        if (CPython.PyErr_Occurred() != 0) ThrowHelper.ThrowPythonError();
+        return null;
+    }
+
     // ------------------------------------------------------------------ calls
 
     /// <summary>Calls <c>self(*args)</c>; arguments are converted from .NET.</summary>

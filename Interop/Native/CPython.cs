@@ -48,6 +48,9 @@ internal static unsafe partial class CPython
     [DllImport(Lib)] internal static extern nint PyObject_CallOneArg(nint callable, nint arg);
     [DllImport(Lib)] internal static extern nint PyObject_Vectorcall(nint callable, nint* args, nuint nargsf, nint kwnames);
     [DllImport(Lib)] internal static extern ulong PyType_GetFlags(nint type);
+    [DllImport(Lib)] internal static extern nint PyObject_Size(nint o);
+    [DllImport(Lib)] internal static extern nint PyObject_GetIter(nint o);
+    [DllImport(Lib)] internal static extern nint PyIter_Next(nint iterator);
     [DllImport(Lib)] internal static extern int PyObject_RichCompareBool(nint a, nint b, int op);
 
     // ----- numbers -----

@@ -192,3 +192,44 @@ def test_ext3_decode_rejects_out_of_bounds_and_garbage():
     body[0] = 99
     with pytest.raises(ValueError):
         sm.decode_shm_ref(bytes(body))
+
+
+KILLED_OWNER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {src!r})
+    from dotbridge import shared_memory as sm, synchronize as sy, sharedctypes as sc
+    s = sm.SharedMemory(create=True, size=100)
+    a = sm.ndarray(10)
+    lk = sy.Lock()
+    v = sc.Value('i', 1)
+    print(s.name, sm.segment_of(a)[0], lk.name, v.descriptor, flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.timeout(60)
+def test_segments_and_semaphores_of_a_killed_owner_are_unlinked_by_its_tracker():
+    import signal
+    import time
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python")
+    p = subprocess.Popen([sys.executable, "-c", KILLED_OWNER.format(src=src)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().split()
+        assert len(line) == 4, p.stderr.read()
+        seg1, seg2, lock, desc = line
+        seg3 = re.search(r"segment=(\w+)", desc).group(1)
+        paths = ["/dev/shm/" + seg1, "/dev/shm/" + seg2, "/dev/shm/" + seg3, "/dev/shm/sem." + lock[1:]]
+        assert all(os.path.exists(x) for x in paths)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        deadline = time.monotonic() + 20
+        while any(os.path.exists(x) for x in paths) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [x for x in paths if os.path.exists(x)]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdout.close()
+        p.stderr.close()
+        p.wait(10)

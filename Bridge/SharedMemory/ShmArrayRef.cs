@@ -250,6 +250,35 @@ public sealed class ShmArrayRef
         }
     }
 
+    /// <summary>
+    /// <see cref="MapMemory{T}"/> for a run-time element type <paramref name="element"/>, boxed (a <c>Memory&lt;element&gt;</c>):
+    /// the hook the value codec uses for <c>Memory&lt;T&gt;</c>/<c>Span&lt;T&gt;</c> parameters (no generic constraint there).
+    /// </summary>
+    /// <exception cref="ValueConversionException"><paramref name="element"/> is not the element type, or the array does not fit the segment.</exception>
+    /// <exception cref="FileNotFoundException">The segment no longer exists.</exception>
+    internal object MapMemoryBoxed(Type element)
+    {
+        if (element != ElementType)
+        {
+            throw new ValueConversionException(
+                $"cannot convert ext 3 ({DType.Name(DTypeCode)} array in shared memory) to {element.Name} elements");
+        }
+        return DTypeCode switch
+        {
+            DType.Bool => MapMemory<bool>(),
+            DType.Int8 => MapMemory<sbyte>(),
+            DType.UInt8 => MapMemory<byte>(),
+            DType.Int16 => MapMemory<short>(),
+            DType.UInt16 => MapMemory<ushort>(),
+            DType.Int32 => MapMemory<int>(),
+            DType.UInt32 => MapMemory<uint>(),
+            DType.Int64 => MapMemory<long>(),
+            DType.UInt64 => MapMemory<ulong>(),
+            DType.Float32 => MapMemory<float>(),
+            _ => MapMemory<double>(),
+        };
+    }
+
     /// <summary>Maps the segment, copies the elements into a new array of their natural type (<c>double[]</c>, …) and closes the mapping.</summary>
     /// <exception cref="FileNotFoundException">The segment no longer exists.</exception>
     /// <exception cref="ValueConversionException">The array does not lie inside the segment.</exception>

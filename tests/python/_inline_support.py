@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Kernels for the tests: a namespace-less type, a namespace, a nested type, members that must stay hidden.
@@ -77,3 +79,24 @@ def ensure_compiler(timeout: float = 600) -> tuple[bool, str]:
     if proc.returncode != 0:
         return False, f"building Bridge.Compiler failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
     return True, ""
+
+
+@pytest.fixture(scope="session")
+def compiled_kernels(tmp_path_factory):
+    """KERNELS compiled once per test session, in a cache of its own (import this fixture to use it)."""
+    ok, why = ensure_compiler()
+    if not ok:
+        pytest.skip(why)
+    from dotbridge import _compile
+    import dotbridge
+    old = os.environ.get("DOTBRIDGE_CACHE")
+    os.environ["DOTBRIDGE_CACHE"] = str(tmp_path_factory.mktemp("session-kernels"))
+    try:
+        module = dotbridge.dotnet.compile(KERNELS)
+    finally:
+        _compile._memo.clear()
+        if old is None:
+            os.environ.pop("DOTBRIDGE_CACHE", None)
+        else:
+            os.environ["DOTBRIDGE_CACHE"] = old
+    return module

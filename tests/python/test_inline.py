@@ -18,7 +18,7 @@ import pytest
 import dotbridge
 from dotbridge import _compile
 from dotbridge.dotnet import CompileError, DotNetMethod, KernelModule
-from _inline_support import KERNELS, ensure_compiler
+from _inline_support import KERNELS, compiled_kernels, ensure_compiler  # noqa: F401 (a fixture)
 
 T = 120  # seconds: bound of every subprocess here
 
@@ -45,11 +45,12 @@ def _run_python(code: str, env: dict, timeout: float = T) -> subprocess.Complete
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def test_public_static_methods_become_dotnet_method_handles(cache):
-    k = dotbridge.dotnet.compile(KERNELS)
+def test_public_static_methods_become_dotnet_method_handles(compiled_kernels):
+    k = compiled_kernels
     assert isinstance(k, KernelModule)
     dll = k.assembly
-    assert os.path.dirname(dll) == str(cache) and dll.endswith(".dll") and os.path.isfile(dll)
+    assert dll.endswith(".dll") and os.path.isfile(dll)
+    assert os.path.basename(dll)[:-4] == _compile._cache_key(KERNELS, [])
     assert k.Kernels.CountPrimes == DotNetMethod("Kernels.CountPrimes", dll)
     assert k.Kernels.CountPrimes.target == f"Kernels.CountPrimes@{dll}"
     assert k.Demo.Inline.Vec.Dot == DotNetMethod("Demo.Inline.Vec.Dot", dll)
@@ -60,8 +61,8 @@ def test_public_static_methods_become_dotnet_method_handles(cache):
     assert {m.name for m in k.methods} >= {"Kernels.CountPrimes", "Kernels.Fail", "Demo.Inline.Vec.Dot"}
 
 
-def test_non_public_or_instance_members_are_not_exposed():
-    k = dotbridge.dotnet.compile(KERNELS)
+def test_non_public_or_instance_members_are_not_exposed(compiled_kernels):
+    k = compiled_kernels
     with pytest.raises(AttributeError, match="Hidden"):
         k.Kernels.Hidden  # private static
     with pytest.raises(AttributeError, match="Instance"):
@@ -72,16 +73,17 @@ def test_non_public_or_instance_members_are_not_exposed():
         k.method("Kernels.Nope")
 
 
-def test_module_namespace_and_handles_pickle():
-    k = dotbridge.dotnet.compile(KERNELS)
+def test_module_namespace_and_handles_pickle(compiled_kernels):
+    k = compiled_kernels
     for obj in (k, k.Demo.Inline, k.Kernels.CountPrimes):
         assert pickle.loads(pickle.dumps(obj)) == obj
     again = pickle.loads(pickle.dumps(k))
     assert again.Demo.Inline.Vec.Dot == k.Demo.Inline.Vec.Dot
 
 
-def test_second_compile_reads_the_cache_without_running_the_compiler(monkeypatch):
+def test_second_compile_reads_the_cache_without_running_the_compiler(cache, monkeypatch):
     first = dotbridge.dotnet.compile(KERNELS)
+    assert os.path.dirname(first.assembly) == str(cache)
     assert _compile.last_compile["cached"] is False
     assert _compile.last_compile["compiler_ms"] > 0
     monkeypatch.setattr(_compile, "_memo", {})  # as in a new process
@@ -117,8 +119,6 @@ def test_cache_key_covers_source_and_references(tmp_path):
     # the same source with a reference is another kernel; the reference is usable from it
     user = dotbridge.dotnet.compile("public static class B { public static int Fourteen() => A.Seven() * 2; }",
                                     references=[a.assembly])
-    with pytest.raises(CompileError, match="CS0103"):  # 'A' does not exist without the reference
-        dotbridge.dotnet.compile("public static class B { public static int Fourteen() => A.Seven() * 2; }")
     assert user.B.Fourteen.assembly not in (a.assembly, b.assembly)
     # it lives in a folder of its own beside a copy of the reference (the .NET worker probes there)
     folder = os.path.dirname(user.assembly)

@@ -14,9 +14,8 @@ import time
 import pytest
 
 import dotbridge
-from dotbridge import _compile
 from dotbridge import _frames
-from _inline_support import KERNELS, ensure_compiler, python_count_primes
+from _inline_support import KERNELS, compiled_kernels, python_count_primes  # noqa: F401 (a fixture)
 from _pool_cases import T, make_fixtures
 from conftest import real_native_available
 
@@ -34,21 +33,9 @@ needs_pool = pytest.mark.skipif(not _ok, reason=_why)
 make_pool, make_executor = make_fixtures()
 
 
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory):
-    ok, why = ensure_compiler()
-    if not ok:
-        pytest.skip(why)
-    old = os.environ.get("DOTBRIDGE_CACHE")
-    os.environ["DOTBRIDGE_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    try:
-        yield dotbridge.dotnet.compile(KERNELS)
-    finally:
-        _compile._memo.clear()
-        if old is None:
-            os.environ.pop("DOTBRIDGE_CACHE", None)
-        else:
-            os.environ["DOTBRIDGE_CACHE"] = old
+@pytest.fixture
+def kernels(compiled_kernels):
+    return compiled_kernels
 
 
 RANGES = [(lo, lo + 2_500) for lo in range(0, 20_000, 2_500)]

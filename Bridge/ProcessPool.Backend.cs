@@ -35,6 +35,9 @@ internal abstract class PoolJob
     /// <summary>Completes when the job is ready (all chunks have a status, or a failfast job has a failure).</summary>
     public abstract Task WhenReady { get; }
 
+    /// <summary>Blocks until the job is ready or <paramref name="timeout"/> passes (null: no limit); false on timeout.</summary>
+    public abstract bool Wait(TimeSpan? timeout);
+
     /// <summary>(status, payload) of every chunk in chunk order; <see cref="Pending"/> for chunks without status. Only once ready.</summary>
     public abstract IReadOnlyList<(int Status, ReadOnlyMemory<byte> Payload)> Results();
 

@@ -104,39 +104,44 @@ public sealed partial class ProcessPool
         }
         try
         {
-            var results = job.Results();
-            // A failfast job is ready at its first failure (other chunks may still be pending):
-            // report a real failure before any cancellation or pending status.
-            foreach (var (status, payload) in results)
-            {
-                if (status is StatusError or StatusCrashed or StatusBroken)
-                {
-                    throw ErrorFromStatus(status, payload, kind, cancellationToken);
-                }
-            }
-            int total = 0;
-            foreach (int c in chunkCounts)
-            {
-                total += c;
-            }
-            var values = new TResult[total];
-            int offset = 0;
-            for (int i = 0; i < chunkCounts.Length; i++)
-            {
-                var (status, payload) = results[i];
-                if (status != StatusOk)
-                {
-                    throw ErrorFromStatus(status, payload, kind, cancellationToken);
-                }
-                DecodeResults(payload, chunkCounts[i], values, offset);
-                offset += chunkCounts[i];
-            }
-            return values;
+            return Decode<TResult>(job.Results(), kind, chunkCounts, cancellationToken);
         }
         finally
         {
             job.Abandon();
         }
+    }
+
+    /// <summary>All results of a ready job in call order, or the exception of its first failure (real failures before cancellations).</summary>
+    private TResult[] Decode<TResult>(IReadOnlyList<(int Status, ReadOnlyMemory<byte> Payload)> results, TargetKind kind, int[] chunkCounts, CancellationToken cancellationToken)
+    {
+        // A failfast job is ready at its first failure (other chunks may still be pending):
+        // report a real failure before any cancellation or pending status.
+        foreach (var (status, payload) in results)
+        {
+            if (status is StatusError or StatusCrashed or StatusBroken)
+            {
+                throw ErrorFromStatus(status, payload, kind, cancellationToken);
+            }
+        }
+        int total = 0;
+        foreach (int c in chunkCounts)
+        {
+            total += c;
+        }
+        var values = new TResult[total];
+        int offset = 0;
+        for (int i = 0; i < chunkCounts.Length; i++)
+        {
+            var (status, payload) = results[i];
+            if (status != StatusOk)
+            {
+                throw ErrorFromStatus(status, payload, kind, cancellationToken);
+            }
+            DecodeResults(payload, chunkCounts[i], values, offset);
+            offset += chunkCounts[i];
+        }
+        return values;
     }
 
     /// <summary>Yields a job's results chunk by chunk as the core hands them out (in order or in completion order).</summary>

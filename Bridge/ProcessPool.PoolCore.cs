@@ -131,6 +131,18 @@ public sealed partial class ProcessPool
             }
         }
 
+        public override bool Wait(TimeSpan? timeout)
+        {
+            try
+            {
+                return core.Wait(id, timeout);
+            }
+            catch (ArgumentException) when (core.State >= PoolState.Terminated)
+            {
+                throw CoreGone();
+            }
+        }
+
         public override IReadOnlyList<(int Status, ReadOnlyMemory<byte> Payload)> Results()
         {
             try

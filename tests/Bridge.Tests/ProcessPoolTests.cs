@@ -266,6 +266,30 @@ public class ProcessPoolTests : ProcessPoolTestBase
     }
 
     [Test]
+    public async Task The_examples_of_CONVERSIONS_md_hold()
+    {
+        long n = await Bounded(_pool.ApplyAsync<long>("builtins:len", "hello"));
+        BigInteger b = await Bounded(_pool.ApplyAsync<BigInteger>("builtins:pow", 3, 100));
+        double[] xs = await Bounded(_pool.ApplyAsync<double[]>("builtins:sorted", new[] { 3.0, 1.0 }));
+        var d = await Bounded(_pool.ApplyAsync<Dictionary<string, long>>("builtins:dict", new Dictionary<string, long> { ["a"] = 1 }));
+        var (q, r) = await Bounded(_pool.ApplyAsync<(long, long)>("builtins:divmod", 17, 5));
+        Assert.That(n, Is.EqualTo(5));
+        Assert.That(b, Is.EqualTo(BigInteger.Pow(3, 100)));
+        Assert.That(xs, Is.EqualTo(new[] { 1.0, 3.0 }));
+        Assert.That(d, Is.EqualTo(new Dictionary<string, long> { ["a"] = 1 }));
+        Assert.That((q, r), Is.EqualTo((3L, 2L)));
+        char c = await Bounded(_pool.ApplyAsync<char>("fixtures.calc:identity", 'x'));
+        Assert.That(c, Is.EqualTo('x'));
+        var untyped = await Bounded(_pool.ApplyAsync<object>("fixtures.calc:identity", new List<object?> { 1L, "s", null, new Dictionary<string, long> { ["k"] = 2 } }));
+        Assert.That(untyped, Is.TypeOf<object?[]>());
+        var items = (object?[])untyped;
+        Assert.That(items[0], Is.EqualTo(1L));
+        Assert.That(items[1], Is.EqualTo("s"));
+        Assert.That(items[2], Is.Null);
+        Assert.That(items[3], Is.TypeOf<Dictionary<object, object?>>());
+    }
+
+    [Test]
     public async Task Result_that_does_not_convert_names_both_types()
     {
         var e = Assert.ThrowsAsync<ValueConversionException>(() => Bounded(_pool.ApplyAsync<long>("fixtures.calc:identity", "text")));

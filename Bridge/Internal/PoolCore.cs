@@ -371,17 +371,17 @@ internal sealed partial class PoolCore : IDisposable
         return (int)Math.Min(c, int.MaxValue);
     }
 
-    /// <summary>The current workers of a kind.</summary>
-    public (int Pid, bool Alive, int Tasks)[] Workers(WorkerKind kind)
+    /// <summary>The current workers of a kind (Ready: it said HELLO and takes tasks).</summary>
+    public (int Pid, bool Alive, int Tasks, bool Ready)[] Workers(WorkerKind kind)
     {
         lock (_lock)
         {
             var k = _kinds[(int)kind];
-            var r = new (int, bool, int)[k.Workers.Count];
+            var r = new (int, bool, int, bool)[k.Workers.Count];
             for (int i = 0; i < r.Length; i++)
             {
                 var w = k.Workers[i];
-                r[i] = (w.Pid, w.State is not (WorkerState.Dead or WorkerState.Exiting), w.Done);
+                r[i] = (w.Pid, w.State is not (WorkerState.Dead or WorkerState.Exiting), w.Done, w.State == WorkerState.Ready);
             }
             return r;
         }

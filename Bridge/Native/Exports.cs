@@ -38,7 +38,7 @@ namespace Bridge.Native;
 /// int   db_release(int64 pool, int64 job)
 /// int   db_next_notification(int64 pool, double timeout, int64* job) // 0, 1 timeout, 2 pool ended
 /// int   db_chunksize(int64 pool, int64 n, int64* chunksize)
-/// int   db_workers(int64 pool, int kind, uint8_t** buf, int64* len)  // msgpack [{pid, alive, tasks}, ...]
+/// int   db_workers(int64 pool, int kind, uint8_t** buf, int64* len)  // msgpack [{pid, alive, tasks, ready}, ...]
 /// int   db_close(int64 pool)   int db_terminate(int64 pool)   int db_join(int64 pool, double timeout) // 0, 1 timeout
 /// int   db_info(int64 pool, uint8_t** buf, int64* len)             // msgpack map
 /// char* db_last_error(void)     // NUL-terminated UTF-8 or NULL; free with db_free
@@ -307,9 +307,11 @@ public static unsafe class Exports
             var w = new ArrayBufferWriter<byte>(64);
             var mw = new MessagePackWriter(w);
             mw.WriteArrayHeader(ws.Length);
-            foreach (var (pid, alive, tasks) in ws)
+            foreach (var (pid, alive, tasks, ready) in ws)
             {
-                mw.WriteMapHeader(3);
+                mw.WriteMapHeader(4);
+                mw.Write("ready");
+                mw.Write(ready);
                 mw.Write("pid");
                 mw.Write(pid);
                 mw.Write("alive");

@@ -61,7 +61,7 @@ def _chunk(func, calls, star=True):
 def _wait_live(pool, n, timeout=T):
     end = time.monotonic() + timeout
     while True:
-        ws = [w for w in pool.workers() if w["alive"]]
+        ws = [w for w in pool.workers() if w["alive"] and w["ready"]]
         if len(ws) >= n:
             return ws
         assert time.monotonic() < end, "workers did not start"

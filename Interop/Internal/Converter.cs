@@ -172,18 +172,19 @@ internal static unsafe class Converter
     {
         if (typeof(T) == typeof(long))
         {
-            if ((CPython.FlagsOf(o) & CPython.TpFlagsLongSubclass) != 0 && o != CPython.True && o != CPython.False)
+            // Exact int only (bool and subclasses take the general path): no Python code runs.
+            if (CPython.TypeOf(o) == CPython.LongType)
             {
                 int overflow;
-                long r = CPython.PyLong_AsLongLongAndOverflow(o, &overflow);
-                if (overflow == 0 && !(r == -1 && CPython.PyErr_Occurred() != 0)) return Unsafe.As<long, T>(ref r);
+                long r = CPython.Fast_PyLong_AsLongLongAndOverflow(o, &overflow);
+                if (overflow == 0 && !(r == -1 && CPython.Fast_PyErr_Occurred() != 0)) return Unsafe.As<long, T>(ref r);
             }
         }
         else if (typeof(T) == typeof(double))
         {
             if (CPython.TypeOf(o) == CPython.FloatType)
             {
-                double r = CPython.PyFloat_AsDouble(o);
+                double r = CPython.Fast_PyFloat_AsDouble(o);
                 return Unsafe.As<double, T>(ref r);
             }
         }
@@ -210,9 +211,9 @@ internal static unsafe class Converter
     internal static nint ToPython<T>(T value)
     {
         nint r;
-        if (typeof(T) == typeof(long)) r = CPython.PyLong_FromLongLong(Unsafe.As<T, long>(ref value));
-        else if (typeof(T) == typeof(int)) r = CPython.PyLong_FromLongLong(Unsafe.As<T, int>(ref value));
-        else if (typeof(T) == typeof(double)) r = CPython.PyFloat_FromDouble(Unsafe.As<T, double>(ref value));
+        if (typeof(T) == typeof(long)) r = CPython.Fast_PyLong_FromLongLong(Unsafe.As<T, long>(ref value));
+        else if (typeof(T) == typeof(int)) r = CPython.Fast_PyLong_FromLongLong(Unsafe.As<T, int>(ref value));
+        else if (typeof(T) == typeof(double)) r = CPython.Fast_PyFloat_FromDouble(Unsafe.As<T, double>(ref value));
         else if (typeof(T) == typeof(bool)) return NewRef(Unsafe.As<T, bool>(ref value) ? CPython.True : CPython.False);
         else if (typeof(T) == typeof(string)) r = value is null ? NewRef(CPython.None) : FromString(Unsafe.As<T, string>(ref value));
         else return ToPython((object?)value);

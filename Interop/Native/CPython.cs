@@ -66,6 +66,14 @@ internal static unsafe partial class CPython
     [DllImport(Lib)] internal static extern double PyFloat_AsDouble(nint o);
     [DllImport(Lib)] internal static extern nint PyBool_FromLong(long v);
 
+    // ----- the typed fast path: only for exact int/float arguments, where these neither run Python code nor
+    // block, so the GC transition can be skipped (SuppressGCTransition's contract) -----
+    [DllImport(Lib, EntryPoint = "PyLong_FromLongLong"), SuppressGCTransition] internal static extern nint Fast_PyLong_FromLongLong(long v);
+    [DllImport(Lib, EntryPoint = "PyLong_AsLongLongAndOverflow"), SuppressGCTransition] internal static extern long Fast_PyLong_AsLongLongAndOverflow(nint exactInt, int* overflow);
+    [DllImport(Lib, EntryPoint = "PyFloat_FromDouble"), SuppressGCTransition] internal static extern nint Fast_PyFloat_FromDouble(double v);
+    [DllImport(Lib, EntryPoint = "PyFloat_AsDouble"), SuppressGCTransition] internal static extern double Fast_PyFloat_AsDouble(nint exactFloat);
+    [DllImport(Lib, EntryPoint = "PyErr_Occurred"), SuppressGCTransition] internal static extern nint Fast_PyErr_Occurred();
+
     // ----- strings and bytes -----
     [DllImport(Lib)] internal static extern nint PyUnicode_FromStringAndSize(byte* s, nint size);
     [DllImport(Lib)] internal static extern byte* PyUnicode_AsUTF8AndSize(nint o, nint* size);
@@ -113,6 +121,7 @@ internal static unsafe partial class CPython
     internal static nint False;
     internal static nint FloatType;
     internal static nint BoolType;
+    internal static nint LongType;
     internal static delegate* unmanaged<nint> PyErr_GetRaisedException;
     /// <summary>The current thread state without checks (_PyThreadState_UncheckedGet before 3.13,
     /// PyThreadState_GetUnchecked from 3.13): the GIL holder's, process-wide, in 3.11; the calling thread's
@@ -127,6 +136,7 @@ internal static unsafe partial class CPython
         False = NativeLibrary.GetExport(library, "_Py_FalseStruct");
         FloatType = NativeLibrary.GetExport(library, "PyFloat_Type");
         BoolType = NativeLibrary.GetExport(library, "PyBool_Type");
+        LongType = NativeLibrary.GetExport(library, "PyLong_Type");
         PyErr_GetRaisedException = NativeLibrary.TryGetExport(library, "PyErr_GetRaisedException", out var p)
             ? (delegate* unmanaged<nint>)p
             : null;

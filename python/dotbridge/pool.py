@@ -577,6 +577,8 @@ class Pool:
         codec = _Codec(func, False, None)
         native = self._native
         if isinstance(iterable, (list, tuple, range)):
+            # sized: one submit call (a feeder thread would fight the consumer for the
+            # GIL: each return from a native wait could stall for the 5 ms switch interval)
             job = native.submit(codec.kind, codec.encoding, codec.target,  # type: ignore[union-attr]
                                 [codec.encode(c) for c in _chunks(iterable, chunksize)],
                                 failfast=False, notify=False, ordered=ordered)

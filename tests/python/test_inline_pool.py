@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
 
 import pytest
@@ -169,3 +170,35 @@ def test_a_kernel_exception_arrives_as_dotnet_error(make_pool, kernels):
 @needs_pool
 def test_a_handle_called_directly_runs_on_the_default_pool(kernels):
     assert kernels.Demo.Inline.Vec.Nested.Twice(21) == 42
+
+
+_SCRIPT = '''
+import dotbridge
+
+kernels = dotbridge.dotnet.compile("public static class S { public static int Sq(int x) => x * x; }")
+
+
+def py_sq(x):  # runs in Python workers, which re-import this script (spawn): compile() again, from the cache
+    return kernels.S.Sq.name, x * x
+
+
+if __name__ == "__main__":
+    from dotbridge import _compile
+    cached = _compile.last_compile["cached"]
+    with dotbridge.Pool(2) as pool:
+        print(pool.map(kernels.S.Sq, range(5)), [v for _, v in pool.map(py_sq, range(5))], cached)
+'''
+
+
+@needs_pool
+def test_a_script_with_a_kernel_runs_twice_and_compiles_once(tmp_path, no_leftover_children):
+    script = tmp_path / "script_with_kernel.py"
+    script.write_text(_SCRIPT)
+    env = dict(os.environ, DOTBRIDGE_CACHE=str(tmp_path / "kernels"))
+    first = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split("]")[0] + "]" == "[0, 1, 4, 9, 16]" and first.stdout.strip().endswith("False")
+    env["DOTBRIDGE_COMPILER"] = "/nonexistent/Bridge.Compiler"  # the second run must not need it
+    second = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "[0, 1, 4, 9, 16] [0, 1, 4, 9, 16] True"

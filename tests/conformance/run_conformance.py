@@ -394,7 +394,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", default=",".join(DEFAULT_CLASSES),
                     help="comma-separated CPython base classes (default: %(default)s); 'issue4' adds "
                          + ",".join(ISSUE4_CLASSES))
-    ap.add_argument("--test-timeout", type=float, default=60.0, help="seconds per test before it counts as hung")
+    ap.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test before it counts as hung (default: %(default)s)")
     ap.add_argument("--class-timeout", type=float, default=600.0, help="seconds per class (child process)")
     ap.add_argument("--fake-native", action="store_true",
                     help="run dotbridge over tests/python/support/fake_native.py (the shim's Python test double)")

@@ -7,6 +7,8 @@ Design notes:
 - Values (MSGPACK encoding, kind 1 tasks) go through :func:`packb_values` /
   :func:`unpackb_values`: ext 1 = big ints (two's complement, big-endian),
   ext 2 = 1-D numeric arrays (dtype code byte + little-endian elements),
+  ext 3 = a numpy array in a dotbridge shared-memory segment, by reference
+  (``dotbridge.shared_memory.encode_shm_ref``/``decode_shm_ref``),
   tuples are sent as arrays. numpy is imported only when an ext 2 value
   appears or a numpy object is encoded.
 - This module is imported by the worker: keep its imports minimal.
@@ -70,6 +72,11 @@ def default(obj):
     np = sys.modules.get("numpy")
     if np is not None:
         if isinstance(obj, np.ndarray):
+            shm = sys.modules.get(__package__ + ".shared_memory") if __package__ else None
+            if shm is not None:  # an array can only live in a dotbridge segment once that module is loaded
+                ref = shm.encode_shm_ref(obj)
+                if ref is not None:
+                    return msgpack.ExtType(3, ref)
             if obj.ndim != 1:
                 raise TypeError(f"cannot encode a {obj.ndim}-D numpy array (only 1-D arrays travel as ext 2)")
             code = _DTYPE_BY_KIND.get((obj.dtype.kind, obj.dtype.itemsize))
@@ -109,6 +116,12 @@ def ext_hook(code: int, data: bytes):
         if len(body) % dtype.itemsize:
             raise ProtocolError("ext 2 length is not a multiple of the element size")
         return np.frombuffer(body, dtype=dtype).copy()
+    if code == 3:
+        from . import shared_memory
+        try:
+            return shared_memory.decode_shm_ref(data)
+        except (ValueError, OSError) as e:
+            raise ProtocolError(f"bad ext 3 (shared-memory array reference): {e}") from e
     return msgpack.ExtType(code, data)
 
 

@@ -162,3 +162,16 @@ def test_golden_vectors(vec):
     frames = list(r.frames())
     assert frames == [expected]
     assert _frames.encode_frame(expected) == data
+
+
+def test_arrays_in_dotbridge_segments_travel_as_ext3_references():
+    pytest.importorskip("numpy")
+    from dotbridge import shared_memory
+    arr = shared_memory.ndarray(8, "float64")
+    arr[:] = 1.5
+    packed = _frames.packb_values([arr])
+    assert msgpack.unpackb(packed, ext_hook=msgpack.ExtType)[0].code == 3
+    view = _frames.unpackb_values(packed)[0]
+    view[0] = 9.0  # the decoded array maps the same memory: no copy
+    assert arr[0] == 9.0 and view.shape == arr.shape
+    del view

@@ -10,6 +10,8 @@ namespace Bridge.Interop;
 /// Py_InitializeEx(0) (Python installs no signal handlers: .NET keeps SIGINT), runs a bootstrap that
 /// sets <c>sys.executable</c> to the real executable and adds the probed executable's <c>sys.path</c>
 /// (a venv's site-packages through <c>site.addsitedir</c>, so .pth files work), then releases the GIL.</para>
+/// <para>When the process already runs CPython (Python loaded .NET), Initialize binds to that interpreter's
+/// symbols instead of loading a library, and skips Py_InitializeEx and the sys.executable fix-up.</para>
 /// <para>CPython cannot be re-initialized reliably after Py_Finalize (C extensions such as numpy do not
 /// support it), so the interpreter lives until the process exits: <see cref="Shutdown"/> only runs
 /// Python's atexit handlers and flushes stdio, once; Python stays usable afterwards.</para>
@@ -58,13 +60,23 @@ public static unsafe class PythonRuntime
         {
             if (s_initialized) return;
             options ??= new PythonOptions();
-            var location = PythonLocator.Locate(options);
-            nint lib = Libc.OpenGlobal(location.LibraryPath, out var error);
-            if (lib == 0) throw new DllNotFoundException($"dlopen({location.LibraryPath}) failed: {error}");
+            PythonLocation location;
+            nint lib = HostInterpreter();
+            bool hosted = lib != 0;
+            if (hosted)
+            {
+                // Python already runs in this process (it loaded us): use its symbols, never a second libpython.
+                location = new PythonLocation(Environment.ProcessPath ?? "(host process)", null, null, null, null, [], "host process");
+            }
+            else
+            {
+                location = PythonLocator.Locate(options);
+                lib = Libc.OpenGlobal(location.LibraryPath, out var error);
+                if (lib == 0) throw new DllNotFoundException($"dlopen({location.LibraryPath}) failed: {error}");
+            }
             s_library = lib;
             CPython.Bind(lib);
 
-            bool hosted = CPython.Py_IsInitialized() != 0;
             if (!hosted)
             {
                 string? home = options.Home;
@@ -119,6 +131,15 @@ public static unsafe class PythonRuntime
             if not getattr(sys, 'argv', None):
                 sys.argv = ['']
             """, globals).Dispose();
+    }
+
+    /// <summary>The process's own symbol scope when it already runs an initialized CPython (Python loaded this
+    /// assembly, e.g. through a Native AOT library and ctypes), else 0.</summary>
+    internal static nint HostInterpreter()
+    {
+        nint self = Libc.OpenSelf();
+        if (self == 0 || !NativeLibrary.TryGetExport(self, "Py_IsInitialized", out var isInitialized)) return 0;
+        return ((delegate* unmanaged<int>)isInitialized)() != 0 ? self : 0;
     }
 
     private static void SetHome(nint lib, string? home)

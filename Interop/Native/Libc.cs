@@ -23,6 +23,9 @@ internal static unsafe class Libc
         }
     }
 
+    /// <summary>dlopen(NULL, RTLD_NOW | RTLD_GLOBAL): the global symbol scope of this process (0 on failure).</summary>
+    internal static nint OpenSelf() => dlopen(null, RtldNow | RtldGlobal);
+
     /// <summary>setenv in the native environment (Environment.SetEnvironmentVariable only changes .NET's copy).</summary>
     internal static void SetNativeEnvironment(string name, string value)
     {

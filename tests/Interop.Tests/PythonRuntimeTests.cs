@@ -23,6 +23,14 @@ public sealed class PythonRuntimeTests
     }
 
     [Test]
+    public void A_process_already_running_python_is_detected_as_host()
+    {
+        // Now that libpython is loaded RTLD_GLOBAL and initialized, the process looks exactly like a Python
+        // host that loaded .NET: Initialize would bind to its symbols instead of loading a second libpython.
+        Assert.That(PythonRuntime.HostInterpreter(), Is.Not.EqualTo(IntPtr.Zero));
+    }
+
+    [Test]
     public void Sys_executable_is_the_real_interpreter()
     {
         using var sys = Py.Import("sys");

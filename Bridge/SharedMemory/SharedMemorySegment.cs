@@ -205,6 +205,26 @@ public sealed unsafe class SharedMemorySegment : IDisposable
         return new SegmentMemoryManager<T>(this, byteOffset, length).Memory;
     }
 
+    /// <summary>
+    /// An ext 3 reference to <paramref name="length"/> elements of <typeparamref name="T"/> at <paramref name="byteOffset"/>:
+    /// pass it as an argument to a Python callable through the pool and the Python worker gets a numpy array over
+    /// these very bytes (no copy; its writes show up here).
+    /// </summary>
+    /// <exception cref="ArgumentException"><typeparamref name="T"/> is not a numpy-compatible primitive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The range does not lie inside the segment.</exception>
+    /// <exception cref="ObjectDisposedException">The segment was disposed.</exception>
+    public ShmArrayRef ArrayRef<T>(long byteOffset, int length)
+        where T : unmanaged
+    {
+        CheckRange<T>(byteOffset, length);
+        byte code = Bridge.Values.DType.CodeOf(typeof(T));
+        if (code == 0)
+        {
+            throw new ArgumentException($"{typeof(T).Name} has no numpy dtype", nameof(T));
+        }
+        return new ShmArrayRef(Name, code, byteOffset, [length]);
+    }
+
     /// <summary>Removes the segment's name (owner only); mappings stay valid. Idempotent.</summary>
     /// <exception cref="InvalidOperationException">This object did not create the segment.</exception>
     public void Unlink()

@@ -29,3 +29,10 @@ def sum_and_scale(arr, factor):
 
 def wait_event(ev, timeout):
     return ev.wait(timeout)
+
+
+def scale_in_place(arr, factor):
+    """For C# callers: ``arr`` arrives as a numpy view over the caller's segment (ext 3); scale it there, return the old sum."""
+    s = float(arr.sum())
+    arr *= factor
+    return s

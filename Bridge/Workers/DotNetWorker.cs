@@ -276,6 +276,12 @@ internal sealed class DotNetWorker : IDisposable
         {
             return (WorkerErrors.Plain(e.DotNetType, "initializer " + e.Message, "args", null), ExitInitFailed);
         }
+        catch (Exception e)
+        {
+            // Loading an assembly or preparing the initializer failed in an unforeseen way: FATAL.
+            e = WorkerErrors.Unwrap(e);
+            return (WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception", $"INIT failed: {e.Message}", "target", null), ExitInitFailed);
+        }
         return null;
     }
 
@@ -308,6 +314,15 @@ internal sealed class DotNetWorker : IDisposable
             _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "target", null));
             return;
         }
+        catch (Exception e)
+        {
+            // Loading the assembly or preparing the method failed in an unforeseen way (a type
+            // initializer, a bad image): the task's ERROR frame, kind "target"; the worker goes on.
+            e = WorkerErrors.Unwrap(e);
+            _out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
+                $"cannot prepare {frame.Target}: {e.Message}", "target", null));
+            return;
+        }
         var reader = new MessagePackReader(frame.Payload);
         int calls = reader.ReadArrayHeader();
         var results = _results;
@@ -334,6 +349,14 @@ internal sealed class DotNetWorker : IDisposable
                 _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "args", i));
                 return;
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A converter failed in an unforeseen way (an enum or tuple constructor, say): the
+                // call's arguments could not be made, so the task's ERROR frame has kind "args".
+                _out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
+                    $"{target.Name}: call {i}: the arguments could not be converted: {e.Message}", "args", i));
+                return;
+            }
             object? result;
             try
             {
@@ -353,6 +376,13 @@ internal sealed class DotNetWorker : IDisposable
             {
                 _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
                     $"{overload.Signature}: the result cannot be sent: {e.Message}", "result", i));
+                return;
+            }
+            catch (Exception e)
+            {
+                // The result's own code threw while it was encoded (a lazy IEnumerable, say): that is
+                // the method's failure, reported as the task's ERROR frame with kind "raised".
+                _out.WriteError(id, WorkerErrors.Raised(e, i));
                 return;
             }
         }

@@ -215,6 +215,15 @@ public class WorkerTests
     }
 
     [Test]
+    public void A_lazy_result_that_throws_while_encoded_is_a_raised_error()
+    {
+        using var worker = WorkerProcess.StartReady();
+        var e = worker.CallError1("Fixtures.DotNet.Methods.LazyThrows@" + FixturesCopy, []);
+        Assert.That((e.Kind, e.Type, e.Message), Is.EqualTo(("raised", "System.InvalidOperationException", "lazy failure")));
+        Assert.That(worker.Call1("Bridge.Samples.Echo.Identity", [3L]), Is.EqualTo(3L));
+    }
+
+    [Test]
     public void An_assembly_given_by_path_is_loaded_from_there()
     {
         using var worker = WorkerProcess.StartReady();

@@ -58,6 +58,14 @@ public static class Methods
     /// <exception cref="KeyNotFoundException">Always.</exception>
     public static long Lookup(string key) => throw new KeyNotFoundException($"no key '{key}'");
 
+    /// <summary>A lazy sequence that fails while the worker encodes it (after yielding 1).</summary>
+    /// <exception cref="InvalidOperationException">On the second element.</exception>
+    public static IEnumerable<int> LazyThrows()
+    {
+        yield return 1;
+        throw new InvalidOperationException("lazy failure");
+    }
+
     /// <summary>A method the worker cannot call (an out parameter).</summary>
     public static bool TryParse(string s, out long value) => long.TryParse(s, out value);
 }

@@ -134,7 +134,7 @@ public sealed class SharedSemaphore : IDisposable
     /// <exception cref="IOException">sem_timedwait failed.</exception>
     public bool Wait(TimeSpan timeout)
     {
-        if (timeout == Timeout.InfiniteTimeSpan)
+        if (timeout == Timeout.InfiniteTimeSpan || timeout > TimeSpan.FromDays(3650))
         {
             Wait();
             return true;

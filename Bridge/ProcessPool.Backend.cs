@@ -16,6 +16,9 @@ internal abstract class PoolBackend : IDisposable
     /// <param name="ordered">Whether <see cref="PoolJob.NextAsync"/> hands chunks out in order (else in completion order).</param>
     public abstract PoolJob Submit(TargetKind kind, string target, IReadOnlyList<(byte[] Payload, int Count)> chunks, bool failfast, bool ordered);
 
+    /// <summary>Opens a job that grows with <see cref="PoolJob.AddChunk"/> until <see cref="PoolJob.Seal"/> (imap).</summary>
+    public abstract PoolJob Open(TargetKind kind, string target, bool ordered);
+
     /// <summary>The stdlib's default chunk size for <paramref name="items"/> items.</summary>
     public abstract int Chunksize(int items);
 
@@ -31,6 +34,12 @@ internal abstract class PoolJob
 
     /// <summary>Whether the job was submitted failfast.</summary>
     public abstract bool FailFast { get; }
+
+    /// <summary>Adds a chunk to an open job.</summary>
+    public abstract void AddChunk(byte[] payload, int count);
+
+    /// <summary>Seals an open job: no more chunks. Idempotent.</summary>
+    public abstract void Seal();
 
     /// <summary>Completes when the job is ready (all chunks have a status, or a failfast job has a failure).</summary>
     public abstract Task WhenReady { get; }

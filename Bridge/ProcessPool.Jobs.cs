@@ -144,22 +144,31 @@ public sealed partial class ProcessPool
         return values;
     }
 
-    /// <summary>Yields a job's results chunk by chunk as the core hands them out (in order or in completion order).</summary>
+    /// <summary>
+    /// Feeds <paramref name="calls"/> into an open job, a window of chunks ahead of the consumer
+    /// (so an endless or huge input streams), and yields the results chunk by chunk as the core
+    /// hands them out (in order, or in completion order).
+    /// </summary>
     private async IAsyncEnumerable<TResult> StreamAsync<TResult>(
-        Func<PoolJob> submit, TargetKind kind, Func<int[]> chunkCounts, CancellationToken callerToken,
+        Target target, IEnumerable<object?[]> calls, int chunksize, bool ordered, CancellationToken callerToken,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken enumeratorToken = default)
     {
         CheckDisposed();
         callerToken.ThrowIfCancellationRequested();
         enumeratorToken.ThrowIfCancellationRequested();
-        var job = submit();
-        var counts = chunkCounts();
         // The caller's token (the method argument) and the enumerator's (WithCancellation) may
         // differ: the OperationCanceledException carries whichever fired.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, _disposed.Token);
         var token = linked.Token;
+        int window = Math.Max(8, 4 * Processes);
+        var counts = new List<int>();
+        int handed = 0;
+        bool more = true;
+        using var items = calls.GetEnumerator();
+        var job = _core.Open(target.Kind, target.Name, ordered);
         try
         {
+            Feed();
             while (true)
             {
                 (int Index, int Status, ReadOnlyMemory<byte> Payload)? next;
@@ -177,14 +186,15 @@ public sealed partial class ProcessPool
                 {
                     yield break;
                 }
+                handed++;
                 if (chunk.Status != StatusOk)
                 {
                     var fired = callerToken.IsCancellationRequested ? callerToken : enumeratorToken;
-                    throw ErrorFromStatus(chunk.Status, chunk.Payload, kind, fired);
+                    throw ErrorFromStatus(chunk.Status, chunk.Payload, target.Kind, fired);
                 }
-                int count = counts[chunk.Index];
-                var values = new TResult[count];
-                DecodeResults(chunk.Payload, count, values, 0);
+                var values = new TResult[counts[chunk.Index]];
+                DecodeResults(chunk.Payload, values.Length, values, 0);
+                Feed();
                 foreach (var value in values)
                 {
                     yield return value;
@@ -194,6 +204,29 @@ public sealed partial class ProcessPool
         finally
         {
             job.Abandon();
+        }
+
+        // Adds chunks until `window` are outstanding or the input ends (then seals the job).
+        void Feed()
+        {
+            var batch = new List<object?[]>(chunksize);
+            while (more && counts.Count - handed < window)
+            {
+                batch.Clear();
+                while (batch.Count < chunksize && (more = items.MoveNext()))
+                {
+                    batch.Add(items.Current);
+                }
+                if (batch.Count > 0)
+                {
+                    job.AddChunk(EncodeCalls(batch), batch.Count);
+                    counts.Add(batch.Count);
+                }
+            }
+            if (!more)
+            {
+                job.Seal();
+            }
         }
     }
 

@@ -126,15 +126,7 @@ public sealed partial class ProcessPool
         ArgumentNullException.ThrowIfNull(target);
         ArgumentOutOfRangeException.ThrowIfLessThan(chunksize, 1);
         CheckDisposed();
-        int[] counts = [];
-        return StreamAsync<TResult>(
-            () =>
-            {
-                var chunks = MakeChunks(calls.ToList(), chunksize);
-                counts = CountsOf(chunks);
-                return SubmitJob(target, chunks, failfast: false, ordered);
-            },
-            target.Kind, () => counts, cancellationToken);
+        return StreamAsync<TResult>(target, calls, chunksize, ordered, cancellationToken);
     }
 
     private static int[] CountsOf(List<(byte[] Payload, int Count)> chunks)

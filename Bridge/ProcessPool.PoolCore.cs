@@ -104,6 +104,19 @@ public sealed partial class ProcessPool
             return new CoreJobHandle(core, id, failfast);
         }
 
+        public override PoolJob Open(TargetKind kind, string target, bool ordered)
+        {
+            var workerKind = kind == TargetKind.Python ? WorkerKind.Python : WorkerKind.DotNet;
+            try
+            {
+                return new CoreJobHandle(core, core.OpenJob(workerKind, TaskEncoding.MsgPack, target, ordered), failfast: false);
+            }
+            catch (InvalidOperationException) when (core.State >= PoolState.Terminated)
+            {
+                throw CoreGone();
+            }
+        }
+
         public override int Chunksize(int items) => core.Chunksize(items);
 
         public override void Dispose() => core.Dispose();
@@ -128,6 +141,34 @@ public sealed partial class ProcessPool
                 {
                     return Task.FromException(CoreGone());
                 }
+            }
+        }
+
+        public override void AddChunk(byte[] payload, int count)
+        {
+            try
+            {
+                core.AddChunk(id, payload, count);
+            }
+            catch (ArgumentException) when (core.State >= PoolState.Terminated)
+            {
+                throw CoreGone();
+            }
+            catch (InvalidOperationException) when (core.State >= PoolState.Terminated)
+            {
+                throw CoreGone();
+            }
+        }
+
+        public override void Seal()
+        {
+            try
+            {
+                core.Seal(id);
+            }
+            catch (ArgumentException) when (core.State >= PoolState.Terminated)
+            {
+                throw CoreGone();
             }
         }
 

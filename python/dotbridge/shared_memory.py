@@ -50,6 +50,8 @@ SHM_EXT_TYPE = 3
 SHM_THRESHOLD = 64 * 1024
 
 _O_CREX = os.O_CREAT | os.O_EXCL
+# set in dotbridge's Python worker processes (PROTOCOL.md "Transport")
+_IN_WORKER = "DOTBRIDGE_FDS" in os.environ
 _MODE = 0o600
 _HEADER = struct.Struct("<BBBBQ")  # dtype, flags, ndim, reserved, offset
 
@@ -64,11 +66,13 @@ class _ShmMap(mmap.mmap):
 
     name: str
     address: int
+    owned: bool = False
 
 
-def _map_fd(fd: int, size: int, name: str) -> _ShmMap:
+def _map_fd(fd: int, size: int, name: str, owned: bool = False) -> _ShmMap:
     mm = _ShmMap(fd, size)
     mm.name = name
+    mm.owned = owned
     probe = ctypes.c_char.from_buffer(mm)
     mm.address = ctypes.addressof(probe)
     del probe
@@ -226,7 +230,7 @@ def ndarray(shape, dtype="float64", *, name: str | None = None):
     nbytes = max(1, count * dt.itemsize)
     n, fd = _create(name, nbytes)
     try:
-        mm = _map_fd(fd, nbytes, n)
+        mm = _map_fd(fd, nbytes, n, owned=True)
     except (OSError, ValueError):
         _posixshmem.shm_unlink("/" + n)
         raise
@@ -248,6 +252,11 @@ def array(obj, dtype=None):
 
 def segment_of(arr):
     """``(segment_name, byte_offset)`` if numpy array ``arr`` lies in a dotbridge segment, else None."""
+    where = _find_map(arr)
+    return None if where is None else (where[0].name, where[1])
+
+
+def _find_map(arr):
     base = arr
     while base is not None:
         if isinstance(base, _ShmMap):
@@ -264,7 +273,7 @@ def segment_of(arr):
     offset = address - base.address
     if offset < 0 or offset + arr.nbytes > len(base):
         return None
-    return base.name, offset
+    return base, offset
 
 
 def encode_shm_ref(arr) -> bytes | None:
@@ -280,10 +289,15 @@ def encode_shm_ref(arr) -> bytes | None:
         return None
     if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder != "little"):
         return None
-    where = segment_of(arr)
+    where = _find_map(arr)
     if where is None:
         return None
-    name, offset = where
+    mm, offset = where
+    if mm.owned and _IN_WORKER:
+        # A dotbridge worker's own ndarray() segment dies with the array, possibly before the
+        # caller maps the reference: results made in a worker travel by value.
+        return None
+    name = mm.name
     flags = 1 if arr.flags.writeable else 0
     return (_HEADER.pack(code, flags, arr.ndim, 0, offset)
             + struct.pack("<%dQ" % arr.ndim, *arr.shape) + name.encode())

@@ -52,10 +52,10 @@ public sealed partial class ProcessPool
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The .NET type wanted for each result.</typeparam>
     /// <param name="target">A Python callable or a .NET method taking one argument.</param>
-    /// <param name="items">The items; enumerated when the enumeration starts.</param>
+    /// <param name="items">The items; enumerated lazily as results are consumed (a window of about <c>4 * Processes</c> chunks ahead), so an endless sequence works.</param>
     /// <param name="chunksize">Calls per chunk (default 1, as the stdlib).</param>
     /// <param name="cancellationToken">Cancels the chunks not yet dispatched and ends the enumeration with <see cref="OperationCanceledException"/>.</param>
-    /// <returns>The results, in item order. The work is submitted when the enumeration starts; leaving it early cancels what was not dispatched.</returns>
+    /// <returns>The results, in item order. The work is submitted when the enumeration starts; leaving it early cancels what was not dispatched. Enumerate it once.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="items"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunksize"/> is less than 1.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed (thrown by the enumeration).</exception>
@@ -69,7 +69,7 @@ public sealed partial class ProcessPool
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The .NET type wanted for each result.</typeparam>
     /// <param name="target">A Python callable or a .NET method taking one argument.</param>
-    /// <param name="items">The items.</param>
+    /// <param name="items">The items; enumerated lazily, as for <see cref="ImapAsync{T, TResult}"/>.</param>
     /// <param name="chunksize">Calls per chunk (default 1).</param>
     /// <param name="cancellationToken">Cancels the chunks not yet dispatched and ends the enumeration with <see cref="OperationCanceledException"/>.</param>
     /// <returns>The results, in completion order.</returns>

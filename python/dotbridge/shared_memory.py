@@ -50,8 +50,17 @@ SHM_EXT_TYPE = 3
 SHM_THRESHOLD = 64 * 1024
 
 _O_CREX = os.O_CREAT | os.O_EXCL
-# set in dotbridge's Python worker processes (PROTOCOL.md "Transport")
-_IN_WORKER = "DOTBRIDGE_FDS" in os.environ
+_WORKER_FILE = os.path.join("dotbridge", "_worker.py")
+
+
+def _encoding_a_worker_result() -> bool:
+    """True when called (through the codec) from dotbridge's Python worker loop."""
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_filename.endswith(_WORKER_FILE):
+            return True
+        f = f.f_back
+    return False
 _MODE = 0o600
 _HEADER = struct.Struct("<BBBBQ")  # dtype, flags, ndim, reserved, offset
 
@@ -293,7 +302,7 @@ def encode_shm_ref(arr) -> bytes | None:
     if where is None:
         return None
     mm, offset = where
-    if mm.owned and _IN_WORKER:
+    if mm.owned and _encoding_a_worker_result():
         # A dotbridge worker's own ndarray() segment dies with the array, possibly before the
         # caller maps the reference: results made in a worker travel by value.
         return None

@@ -50,17 +50,38 @@ public static class Primes
     }
 
     /// <summary>Whether <paramref name="n"/> is prime (trial division by odd numbers up to √n).</summary>
+    /// <remarks>Below 2³¹ the same loop runs on 32-bit integers (a 32-bit division is about twice as fast).</remarks>
     public static bool IsPrime(long n)
     {
         if (n < 2)
         {
             return false;
         }
+        if (n <= int.MaxValue)
+        {
+            return IsPrime32((uint)n);
+        }
         if (n % 2 == 0)
         {
             return n == 2;
         }
         for (long d = 3; d * d <= n; d += 2)
+        {
+            if (n % d == 0)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool IsPrime32(uint n)
+    {
+        if (n % 2 == 0)
+        {
+            return n == 2;
+        }
+        for (uint d = 3; d * d <= n; d += 2)
         {
             if (n % d == 0)
             {

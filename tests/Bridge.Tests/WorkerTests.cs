@@ -215,6 +215,36 @@ public class WorkerTests
     }
 
     [Test]
+    public void ValueTask_results_are_awaited()
+    {
+        using var worker = WorkerProcess.StartReady();
+        string at = "@" + FixturesCopy;
+        Assert.Multiple(() =>
+        {
+            Assert.That(worker.Call1("Fixtures.DotNet.Methods.AddValueTask" + at, [2L, 40L]), Is.EqualTo(42L));
+            Assert.That(worker.Call1("Fixtures.DotNet.Methods.DelayValueTask" + at, [5]), Is.Null);
+        });
+    }
+
+    [Test]
+    public void The_samples_compute_what_their_docs_say()
+    {
+        using var worker = WorkerProcess.StartReady();
+        Assert.Multiple(() =>
+        {
+            Assert.That(worker.Call1("Bridge.Samples.Primes.Count", [0L, 100_000L]), Is.EqualTo(9592L));
+            Assert.That(worker.Call1("Bridge.Samples.Primes.Count", [2_147_483_640L, 2_147_483_660L]), Is.EqualTo(2L), "2147483647 and 2147483659, across the 32-bit edge");
+            Assert.That(worker.Call1("Bridge.Samples.Primes.CountRange", [new long[] { 0, 10, 100 }]), Is.EqualTo(new long[] { 4, 21 }));
+            Assert.That(worker.Call1("Bridge.Samples.Mandelbrot.Row", [0, 3, 2, 10]), Is.EqualTo(new[] { 1, 2, 2 }));
+            Assert.That(worker.Call1("Bridge.Samples.Mandelbrot.Row", [1, 3, 2, 10]), Is.EqualTo(new[] { 10, 10, 10 }));
+            Assert.That(worker.Call1("Bridge.Samples.Conversions.Join", [new[] { "a", "b" }]), Is.EqualTo("a, b"));
+            Assert.That(worker.Call1("Bridge.Samples.Conversions.OrMinusOne", [null]), Is.EqualTo(-1L));
+            Assert.That(worker.Call1("Bridge.Samples.Conversions.NextChar", ["a"]), Is.EqualTo("b"));
+            Assert.That(worker.Call1("Bridge.Samples.Conversions.Reverse", [new byte[] { 1, 2 }]), Is.EqualTo(new byte[] { 2, 1 }));
+        });
+    }
+
+    [Test]
     public void A_lazy_result_that_throws_while_encoded_is_a_raised_error()
     {
         using var worker = WorkerProcess.StartReady();

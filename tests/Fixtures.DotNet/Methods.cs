@@ -58,6 +58,12 @@ public static class Methods
     /// <exception cref="KeyNotFoundException">Always.</exception>
     public static long Lookup(string key) => throw new KeyNotFoundException($"no key '{key}'");
 
+    /// <summary>a + b as a completed <see cref="ValueTask{TResult}"/>.</summary>
+    public static ValueTask<long> AddValueTask(long a, long b) => new(a + b);
+
+    /// <summary>A <see cref="ValueTask"/> that completes after <paramref name="milliseconds"/> ms.</summary>
+    public static async ValueTask DelayValueTask(int milliseconds) => await Task.Delay(milliseconds).ConfigureAwait(false);
+
     /// <summary>A lazy sequence that fails while the worker encodes it (after yielding 1).</summary>
     /// <exception cref="InvalidOperationException">On the second element.</exception>
     public static IEnumerable<int> LazyThrows()

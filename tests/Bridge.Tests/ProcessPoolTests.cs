@@ -393,6 +393,29 @@ public class ProcessPoolTests : ProcessPoolTestBase
     }
 
     [Test]
+    public async Task Environment_option_reaches_the_workers()
+    {
+        await using var pool = CreatePool(1, o =>
+        {
+            o.Environment["DOTBRIDGE_TEST_VALUE"] = "from C#";
+            o.PrestartPython = true;
+        });
+        Assert.That(await Bounded(pool.ApplyAsync<string>("os:getenv", "DOTBRIDGE_TEST_VALUE")), Is.EqualTo("from C#"));
+    }
+
+    [Test]
+    public async Task Dotnet_worker_command_can_be_overridden()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "Bridge.dll");
+        await using var pool = CreatePool(1, o =>
+        {
+            o.DotNetWorker.Add("dotnet");
+            o.DotNetWorker.Add(dll);
+        });
+        Assert.That(await Bounded(pool.ApplyAsync<long>(DotNetMethod.Of("Bridge.Samples.Echo.Add"), 2L, 3L)), Is.EqualTo(5));
+    }
+
+    [Test]
     public void Options_are_validated()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ProcessPool(new ProcessPoolOptions { Processes = 0 }));

@@ -90,7 +90,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <summary>Runs <paramref name="target"/> with <paramref name="args"/> in a worker and returns its result converted to <typeparamref name="TResult"/>.</summary>
     /// <typeparam name="TResult">The .NET type wanted (CONVERSIONS.md); <c>object</c> gives the untyped value.</typeparam>
     /// <param name="target">A Python callable (a string <c>"module:qualname"</c> converts implicitly) or a .NET method (<see cref="DotNetMethod.Of(string)"/>).</param>
-    /// <param name="args">The positional arguments. To pass a <see cref="CancellationToken"/>, use <see cref="ApplyAsync{TResult}(Target, object?[], CancellationToken)"/>.</param>
+    /// <param name="args">The positional arguments. To pass a <see cref="CancellationToken"/>, use <see cref="ApplyAsync{TResult}(Target, object?[], CancellationToken)"/>.
+    /// As with any <c>params object[]</c>, a single <c>object[]</c> or <c>string[]</c> argument is taken as the whole argument list: wrap it (<c>[strings]</c>) to pass it as one argument.</param>
     /// <returns>The result.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="target"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">An argument is a <see cref="CancellationToken"/> (use the overload that takes one).</exception>

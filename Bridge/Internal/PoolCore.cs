@@ -19,7 +19,7 @@ namespace Bridge.Internal;
 /// </remarks>
 internal sealed partial class PoolCore : IDisposable
 {
-    private const long SpinTicksDefault = 40; // µs; see SpinMicroseconds
+    private const long SpinTicksDefault = 50; // µs; see SpinMicroseconds (env DOTBRIDGE_SPIN_US overrides)
 
     private readonly object _lock = new();
     private readonly Dictionary<long, CoreJob> _jobs = new();
@@ -43,6 +43,8 @@ internal sealed partial class PoolCore : IDisposable
         if (options.MaxTasksPerChild is <= 0)
             ThrowHelper.BadArgument("maxtasksperchild must be a positive int or None", nameof(options));
         Options = options;
+        if (int.TryParse(Environment.GetEnvironmentVariable("DOTBRIDGE_SPIN_US"), out int spin) && spin >= 0)
+            SpinMicroseconds = spin;
         _initFrames[0] = BuildInit(WorkerKind.Python);
         _initFrames[1] = BuildInit(WorkerKind.DotNet);
         lock (_lock)
@@ -538,7 +540,8 @@ internal sealed partial class PoolCore : IDisposable
                 return true;
             if (Stopwatch.GetTimestamp() > end)
                 return false;
-            Thread.SpinWait(20);
+            // Yield, don't burn: on 2 cores the reader thread that delivers the result needs one.
+            Thread.Yield();
         }
     }
 

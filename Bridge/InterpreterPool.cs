@@ -1,0 +1,231 @@
+using System.Collections.Concurrent;
+using Bridge.Interop;
+using Bridge.Interop.SubInterpreters;
+
+namespace Bridge;
+
+/// <summary>
+/// A pool of interpreter workers: CPython sub-interpreters, each with its own GIL (Python 3.12+), each on its
+/// own .NET thread inside this process. Same task API as <see cref="ProcessPool"/> for Python callables, with
+/// no process start-up and no pipes: pure-Python work runs in parallel inside one process.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, PythonPath = { "/my/scripts" },
+///     Python = new PythonOptions { LibraryPath = "/usr/lib/x86_64-linux-gnu/libpython3.12.so" } });
+/// long sum = await pool.ApplyAsync&lt;long&gt;("calc:add", 1, 2);
+/// long[] squares = await pool.MapAsync&lt;long, long&gt;("calc:square", [1, 2, 3]);
+/// </code>
+/// </example>
+/// <remarks>
+/// <para>Honest limits. Only Python 3.12 and later (the constructor throws <see cref="PlatformNotSupportedException"/>
+/// otherwise). A C extension that does not support sub-interpreters (numpy among them today) cannot be imported:
+/// the call fails with a <see cref="PythonException"/> (<c>builtins.ImportError</c>) that names the module and
+/// suggests process workers. The workers share this process: a crash in one (a segfaulting extension,
+/// <c>os._exit</c>) ends the whole process, which process workers would have isolated; process workers stay the default.
+/// Only Python callables run here (.NET targets: use <see cref="ProcessPool"/> or plain threads).</para>
+/// <para>Values: arguments and results cross interpreters as MessagePack (<see cref="MsgPackValues"/>, the
+/// conversions of Bridge/CONVERSIONS.md) and are rebuilt as new objects on the other side; no Python object is
+/// ever shared. A result that has no MessagePack form fails the call (<see cref="PythonException"/>, kind "result").</para>
+/// <para>Errors map as for process workers: the callable raised → <see cref="PythonException"/> with the remote
+/// type, message, traceback and cause chain; the target is missing → kind "target".</para>
+/// <para>Cancellation cancels a call's chunks that have not started and completes it at once with
+/// <see cref="OperationCanceledException"/>. Disposal fails every queued and running call at once with
+/// <see cref="ObjectDisposedException"/>, lets running Python code return (it cannot be interrupted), ends every
+/// interpreter, and waits up to <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for that; a worker still
+/// running then is left behind (a background thread that ends its interpreter when its call returns).</para>
+/// <para>All members are thread-safe.</para>
+/// </remarks>
+public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
+{
+    private readonly BlockingCollection<WorkItem> _queue = new(new ConcurrentQueue<WorkItem>());
+    private readonly List<Thread> _threads = [];
+    private readonly ConcurrentDictionary<WorkItem, byte> _running = new();
+    private readonly TimeSpan _shutdownTimeout;
+    private int _disposed;
+
+    /// <summary>Creates a pool and starts its interpreters (each within milliseconds).</summary>
+    /// <param name="options">The options, or null for the defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="InterpreterPoolOptions.Interpreters"/> is less than 1.</exception>
+    /// <exception cref="PythonNotFoundException">Python is not running yet and none was found.</exception>
+    /// <exception cref="PlatformNotSupportedException">The Python in this process is older than 3.12.</exception>
+    /// <exception cref="BrokenPoolException">An interpreter could not start, or the initializer raised.</exception>
+    public InterpreterPool(InterpreterPoolOptions? options = null)
+    {
+        options ??= new InterpreterPoolOptions();
+        if (options.Interpreters is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Interpreters, "InterpreterPoolOptions.Interpreters must be at least 1.");
+        }
+        Interpreters = options.Interpreters ?? Environment.ProcessorCount;
+        _shutdownTimeout = options.ShutdownTimeout;
+        PythonRuntime.Initialize(options.Python);
+        if (!SubInterpreter.IsSupported)
+        {
+            throw new PlatformNotSupportedException(SubInterpreter.UnsupportedReason);
+        }
+        var sysPath = MainSysPath(out string? executable);
+        sysPath.AddRange(options.PythonPath);
+        var started = new List<Task>();
+        for (int i = 0; i < Interpreters; i++)
+        {
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            started.Add(ready.Task);
+            var thread = new Thread(() => WorkerLoop(sysPath, executable, options.Initializer, ready))
+            {
+                IsBackground = true,
+                Name = $"dotbridge interpreter {i}",
+            };
+            _threads.Add(thread);
+            using (ExecutionContext.SuppressFlow()) thread.Start();
+        }
+        bool allStarted;
+        try
+        {
+            allStarted = Task.WaitAll([.. started], options.StartTimeout);
+        }
+        catch (AggregateException e)
+        {
+            Dispose();
+            var first = e.InnerExceptions[0];
+            throw first as BrokenPoolException ?? new BrokenPoolException("an interpreter worker could not start: " + first.Message, first);
+        }
+        if (!allStarted)
+        {
+            Dispose();
+            throw new BrokenPoolException($"the interpreter workers did not start within {options.StartTimeout} (InterpreterPoolOptions.StartTimeout)");
+        }
+    }
+
+    /// <summary>The number of interpreter workers.</summary>
+    public int Interpreters { get; }
+
+    /// <summary>True when this process can run interpreter workers: Python 3.12+ is running, or (when none runs yet)
+    /// would be loaded with <paramref name="python"/>. Loads Python if it is not running yet.</summary>
+    /// <param name="python">Which Python to load if none runs yet.</param>
+    /// <param name="reason">Why not, or null.</param>
+    /// <returns>Whether <see cref="InterpreterPool"/> can be created.</returns>
+    public static bool IsSupported(PythonOptions? python, out string? reason)
+    {
+        try
+        {
+            PythonRuntime.Initialize(python);
+        }
+        catch (Exception e) when (e is PythonNotFoundException or DllNotFoundException or Bridge.Interop.PythonException)
+        {
+            reason = e.Message;
+            return false;
+        }
+        reason = SubInterpreter.UnsupportedReason;
+        return reason is null;
+    }
+
+    private static List<string> MainSysPath(out string? executable)
+    {
+        using var gil = Gil.Acquire();
+        using var sys = Py.Import("sys");
+        executable = sys.GetAttr("executable").As<string>();
+        return sys.GetAttr("path").As<List<string>>();
+    }
+
+    // ---------------------------------------------------------------- apply
+
+    /// <summary>Runs the Python callable <paramref name="target"/> with <paramref name="args"/> in an interpreter
+    /// worker and returns its result converted to <typeparamref name="TResult"/>.</summary>
+    /// <typeparam name="TResult">The .NET type wanted (CONVERSIONS.md); <c>object</c> gives the untyped value.</typeparam>
+    /// <param name="target">A Python callable: a string <c>"module:qualname"</c> converts implicitly.</param>
+    /// <param name="args">The positional arguments.</param>
+    /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="args"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="target"/> is a .NET method, or an argument is a <see cref="CancellationToken"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed (also while the call is in flight).</exception>
+    /// <exception cref="ValueConversionException">An argument has no MessagePack form, or the result does not convert.</exception>
+    /// <exception cref="PythonException">The callable raised, was not found, or its module refuses sub-interpreters.</exception>
+    public Task<TResult> ApplyAsync<TResult>(Target target, params object?[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Any(a => a is CancellationToken))
+        {
+            throw new ArgumentException("A CancellationToken was passed as a task argument; use ApplyAsync(target, args, cancellationToken).", nameof(args));
+        }
+        return ApplyAsync<TResult>(target, args, CancellationToken.None);
+    }
+
+    /// <summary>Runs <paramref name="target"/> with <paramref name="args"/> in an interpreter worker.</summary>
+    /// <typeparam name="TResult">The .NET type wanted.</typeparam>
+    /// <param name="target">A Python callable.</param>
+    /// <param name="args">The positional arguments.</param>
+    /// <param name="cancellationToken">Cancels the call if it has not started.</param>
+    /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="args"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="target"/> is a .NET method.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ValueConversionException">An argument has no MessagePack form, or the result does not convert.</exception>
+    /// <exception cref="PythonException">The callable raised, was not found, or its module refuses sub-interpreters.</exception>
+    public Task<TResult> ApplyAsync<TResult>(Target target, object?[] args, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var chunk = RunChunkAsync(target, [MsgPackValues.Serialize(args)], 0, cancellationToken);
+        return Finish(chunk);
+
+        static async Task<TResult> Finish(Task<byte[][]> chunk)
+            => MsgPackValues.Deserialize<TResult>((await chunk.ConfigureAwait(false))[0]);
+    }
+
+    /// <summary>Queues one chunk (a batch of encoded argument lists) and returns its encoded results.</summary>
+    private Task<byte[][]> RunChunkAsync(Target target, byte[][] calls, int firstIndex, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (target.Kind != TargetKind.Python)
+        {
+            throw new ArgumentException($"interpreter workers run Python callables only; '{target}' is a .NET method (use ProcessPool).", nameof(target));
+        }
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<byte[][]>(cancellationToken);
+        }
+        var item = new WorkItem(target.Name, calls, firstIndex, cancellationToken);
+        try
+        {
+            _queue.Add(item);
+        }
+        catch (InvalidOperationException)
+        {
+            // CompleteAdding ran between the check and Add: the pool is being disposed.
+            throw new ObjectDisposedException(nameof(InterpreterPool));
+        }
+        if (Volatile.Read(ref _disposed) != 0) item.Fail(Disposed());
+        return item.Task;
+    }
+
+    private static ObjectDisposedException Disposed()
+        => new(nameof(InterpreterPool), "The interpreter pool was disposed before this call finished.");
+
+    // ---------------------------------------------------------------- disposal
+
+    /// <summary>Fails queued and running calls with <see cref="ObjectDisposedException"/>, ends every interpreter
+    /// (waiting up to <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for running Python code to return). Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _queue.CompleteAdding();
+        while (_queue.TryTake(out var queued)) queued.Fail(Disposed());
+        foreach (var running in _running.Keys) running.Fail(Disposed());
+        var deadline = DateTime.UtcNow + _shutdownTimeout;
+        foreach (var thread in _threads)
+        {
+            if (thread == Thread.CurrentThread || !thread.IsAlive) continue;
+            var left = deadline - DateTime.UtcNow;
+            thread.Join(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>As <see cref="Dispose"/>, on a thread-pool thread.</summary>
+    /// <returns>A task that completes when the pool is disposed.</returns>
+    public ValueTask DisposeAsync() => new(Task.Run(Dispose));
+
+    /// <summary>The number of worker threads still alive (for tests: 0 after a clean disposal).</summary>
+    internal int AliveWorkers => _threads.Count(t => t.IsAlive);
+}

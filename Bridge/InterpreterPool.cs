@@ -120,6 +120,14 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
         return reason is null;
     }
 
+    /// <summary>The named channel between interpreter workers and .NET (PEP 554-style; Python code imports
+    /// <c>_dotbridge_channels</c> and calls <c>send(name, value)</c> / <c>recv(name, timeout=None)</c>). Values are
+    /// plain (the MessagePack value model) and copied, never shared.</summary>
+    /// <param name="name">The channel's name (process-wide).</param>
+    /// <returns>The channel.</returns>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>
+    public static InterpreterChannel Channel(string name) => InterpreterChannel.Get(name);
+
     private static List<string> MainSysPath(out string? executable)
     {
         using var gil = Gil.Acquire();

@@ -39,7 +39,20 @@ internal static unsafe partial class CPython
     [DllImport(Lib)] internal static extern nint PyImport_AddModule(byte* name); // borrowed
     [DllImport(Lib)] internal static extern nint PyModule_GetDict(nint module); // borrowed
     [DllImport(Lib)] internal static extern nint PyDict_GetItemString(nint d, byte* key); // borrowed
-    [DllImport(Lib)] internal static extern nint PyLong_FromLong(long v);
+    [DllImport(Lib)] internal static extern nint PyModule_New(byte* name);
+    [DllImport(Lib)] internal static extern nint PyCFunction_NewEx(nint methodDef, nint self, nint module);
+    [DllImport(Lib)] internal static extern nint PyImport_GetModuleDict(); // borrowed
+
+    /// <summary>Addresses of the exported PyObject* variables PyExc_TypeError / PyExc_TimeoutError (dereference for the type).</summary>
+    internal static nint ExcTypeError => s_excTypeError != 0 ? s_excTypeError : s_excTypeError = ExportOf("PyExc_TypeError");
+    internal static nint ExcTimeoutError => s_excTimeoutError != 0 ? s_excTimeoutError : s_excTimeoutError = ExportOf("PyExc_TimeoutError");
+    private static nint s_excTypeError, s_excTimeoutError;
+
+    private static nint ExportOf(string name)
+    {
+        // libpython was loaded with RTLD_GLOBAL (or is the host process itself): its symbols are in the global scope.
+        return NativeLibrary.GetExport(Libc.OpenSelf(), name);
+    }
 
     /// <summary>tp_name of o's type: PyTypeObject starts with a PyVarObject (refcnt, type, size), then tp_name.</summary>
     internal static string TypeNameOf(nint o) => Marshal.PtrToStringUTF8(*(nint*)(TypeOf(o) + 3 * sizeof(nint))) ?? "?";

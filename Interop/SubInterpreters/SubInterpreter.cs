@@ -189,6 +189,7 @@ public sealed unsafe class SubInterpreter : IDisposable
         fixed (byte* n = Libc.Utf8Z("__main__")) main = CPython.PyImport_AddModule(n);
         if (main == 0) throw FetchError("import __main__");
         nint globals = CPython.PyModule_GetDict(main);
+        InterpreterChannel.InstallModule();
         SetGlobal(globals, "_db_sys_path", sysPath is null ? null : sysPath.ToArray());
         SetGlobal(globals, "_db_executable", executable);
         nint r;

@@ -111,6 +111,19 @@ internal static unsafe class SubInterpreterValues
         fixed (byte* p = bytes) return CPython.PyBytes_FromStringAndSize(p, bytes.Length);
     }
 
+    /// <summary>The plain value of a borrowed reference, or null when it has none.</summary>
+    internal static object? FromPythonOrNull(nint o)
+    {
+        try
+        {
+            return FromPython(o, MaxDepth);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The plain .NET value of a borrowed reference, or throws ArgumentException naming its type.</summary>
     internal static object? FromPython(nint o, int depth)
     {

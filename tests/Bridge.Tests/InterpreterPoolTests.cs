@@ -68,6 +68,21 @@ public sealed class InterpreterPoolTests
         def started():
             return 0
 
+        def relay(inbox, outbox, n):
+            import _dotbridge_channels as channels
+            for _ in range(n):
+                item = channels.recv(inbox, 30.0)
+                channels.send(outbox, {'twice': item['x'] * 2, 'data': item['data'][::-1]})
+            return n
+
+        def recv_with_timeout(name):
+            import _dotbridge_channels as channels
+            try:
+                channels.recv(name, 0.05)
+            except TimeoutError as e:
+                return str(e)
+            return 'no timeout'
+
         def refuse():
             import _testsinglephase
             return 1
@@ -259,6 +274,25 @@ public sealed class InterpreterPoolTests
         var e = Assert.CatchAsync<OperationCanceledException>(() => queued)!;
         Assert.That(e.CancellationToken, Is.EqualTo(cts.Token));
         Assert.That(await busy, Is.EqualTo(0.5));
+    }
+
+    [Test]
+    public async Task Channels_carry_values_between_dotnet_and_interpreters()
+    {
+        await using var pool = NewPool(2);
+        string inbox = "in-" + Guid.NewGuid(), outbox = "out-" + Guid.NewGuid();
+        var relays = new[] { pool.ApplyAsync<long>("__main__:relay", [inbox, outbox, 3L], Timeout), pool.ApplyAsync<long>("__main__:relay", [inbox, outbox, 3L], Timeout) };
+        for (long i = 0; i < 6; i++) InterpreterPool.Channel(inbox).Send(new Dictionary<string, object?> { ["x"] = i, ["data"] = new byte[] { 1, 2, (byte)i } });
+        var twice = new List<long>();
+        for (int i = 0; i < 6; i++)
+        {
+            var item = (Dictionary<object, object?>)(await InterpreterPool.Channel(outbox).ReceiveAsync(Timeout))!;
+            twice.Add((long)item["twice"]!);
+            Assert.That(((byte[])item["data"]!)[1..], Is.EqualTo(new byte[] { 2, 1 }));
+        }
+        Assert.That(twice, Is.EquivalentTo(new long[] { 0, 2, 4, 6, 8, 10 }));
+        Assert.That(await Task.WhenAll(relays).WaitAsync(TimeSpan.FromSeconds(30), Timeout), Is.EqualTo(new[] { 3L, 3L }));
+        Assert.That(await pool.ApplyAsync<string>("__main__:recv_with_timeout", ["empty-" + Guid.NewGuid()], Timeout), Does.StartWith("no value on channel"));
     }
 
     [Test]

@@ -136,7 +136,7 @@ internal sealed partial class PoolCore : IDisposable
         CoreJob job;
         lock (_lock)
             job = GetJobLocked(jobId);
-        if (job.IsReady || Spin(job))
+        if (job.IsReady || (timeout != TimeSpan.Zero && Spin(job)))
             return true;
         long deadline = Deadline(timeout);
         lock (_lock)
@@ -200,7 +200,7 @@ internal sealed partial class PoolCore : IDisposable
             {
                 if (TryTakeLocked(job, out result))
                     return true;
-                if (!spun && SpinMicroseconds > 0)
+                if (!spun && SpinMicroseconds > 0 && timeout != TimeSpan.Zero)
                 {
                     spun = true;
                     int before = job.Finished;

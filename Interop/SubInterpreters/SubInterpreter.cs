@@ -38,7 +38,7 @@ public sealed unsafe class SubInterpreter : IDisposable
 {
     /// <summary>Python code run once in every new sub-interpreter (its <c>__main__</c>).</summary>
     private const string Bootstrap = """
-        import sys, importlib, traceback
+        import sys, importlib
         if _db_sys_path is not None:
             sys.path[:] = _db_sys_path
         if _db_executable:
@@ -65,6 +65,7 @@ public sealed unsafe class SubInterpreter : IDisposable
             return None
 
         def _db_err(e, kind='raised', depth=0):
+            import traceback  # lazily: it pulls in re, textwrap, enum... (start-up time)
             t = type(e)
             message = str(e)
             refused = _db_refused(e) if depth == 0 else None

@@ -444,7 +444,8 @@ class Pool:
     _prestart: tuple = ("python",)
 
     def __init__(self, processes: int | None = None, initializer=None, initargs=(),
-                 maxtasksperchild: int | None = None, context=None) -> None:
+                 maxtasksperchild: int | None = None, context=None, *,
+                 workers: str = "processes") -> None:
         # everything __del__ and close() touch, before anything can raise
         self._state = INIT
         self._native = None
@@ -454,6 +455,11 @@ class Pool:
         self._notify_lock = threading.RLock()
         self._processes = 0
         self._ctx = context
+        if workers != "processes":
+            # Hook owned by helper "interp": workers="interpreters" is the documented switch for
+            # interpreter workers; dotbridge.interpreters validates it and explains the decision.
+            from .interpreters import check_workers
+            check_workers(workers)
         if processes is None:
             processes = os.cpu_count() or 1
         if processes < 1:

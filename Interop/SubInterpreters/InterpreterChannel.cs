@@ -16,7 +16,11 @@ namespace Bridge.Interop.SubInterpreters;
  *     import _dotbridge_channels as channels
  *     channels.send("results", {"i": 3, "data": b"..."})     # never blocks (unbounded)
  *     item = channels.recv("jobs", 5.0)                      # blocks up to 5 s (None/negative: forever); TimeoutError
+ *     shm = channels.attach("db_...")                        # a SharedMemory segment by name: shm.buf, zero copy
  *
+ * Bytes and buffers without copies: big data goes in a shared memory segment (Bridge's SharedMemorySegment,
+ * or the stdlib's SharedMemory; both are files under /dev/shm) and only its name travels; attach() maps it in
+ * the interpreter without a resource tracker (the creator owns the unlink).
  * A value is copied out of the sending interpreter into .NET objects at send and rebuilt as new objects of the
  * receiving interpreter at recv: no PyObject crosses, no pickle. bytes cost one memcpy each way. recv releases
  * the receiving interpreter's GIL while it waits, so other threads of that interpreter run.

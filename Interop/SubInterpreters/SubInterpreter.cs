@@ -98,6 +98,25 @@ public sealed unsafe class SubInterpreter : IDisposable
                 e.__traceback__ = e.__traceback__.tb_next  # drop this frame
                 return (1, _db_err(e))
 
+        def _db_attach(name):
+            # Maps a shared memory segment by name (a .NET SharedMemorySegment's or the stdlib's), zero copy,
+            # without registering it with a resource tracker: the creator owns its unlink (and no tracker
+            # process is started from inside the .NET process).
+            from multiprocessing import shared_memory
+            if sys.version_info >= (3, 13):
+                return shared_memory.SharedMemory(name, track=False)
+            from multiprocessing import resource_tracker
+            register = resource_tracker.register
+            resource_tracker.register = lambda *args, **kwargs: None
+            try:
+                return shared_memory.SharedMemory(name)
+            finally:
+                resource_tracker.register = register
+
+        import _dotbridge_channels
+        _dotbridge_channels.attach = _db_attach
+        del _dotbridge_channels
+
         def _db_exec(code):
             import linecache
             global _db_exec_count

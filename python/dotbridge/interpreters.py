@@ -31,7 +31,9 @@ Limits of interpreter workers (C#), enforced:
   it cannot be isolated.
 * Values cross interpreters as MessagePack values (copied, never shared objects, never pickle);
   ``_dotbridge_channels.send(name, value)`` / ``recv(name, timeout=None)`` inside an interpreter worker
-  is a PEP 554-style channel to the other workers and to .NET (``InterpreterPool.Channel(name)``).
+  is a PEP 554-style channel to the other workers and to .NET (``InterpreterPool.Channel(name)``);
+  big bytes/buffers go through shared memory: ``_dotbridge_channels.attach(segment_name)`` maps a
+  .NET ``SharedMemorySegment`` (or a stdlib ``SharedMemory``) in the worker without a copy.
 """
 
 from __future__ import annotations

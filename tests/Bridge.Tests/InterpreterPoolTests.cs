@@ -83,6 +83,18 @@ public sealed class InterpreterPoolTests
                 return str(e)
             return 'no timeout'
 
+        def shm_sum(name, size):
+            import _dotbridge_channels as channels
+            shm = channels.attach(name)
+            try:
+                view = shm.buf[:size]
+                total = sum(view)
+                view[0] = 42
+                view.release()
+                return total
+            finally:
+                shm.close()
+
         def refuse():
             import _testsinglephase
             return 1
@@ -293,6 +305,26 @@ public sealed class InterpreterPoolTests
         Assert.That(twice, Is.EquivalentTo(new long[] { 0, 2, 4, 6, 8, 10 }));
         Assert.That(await Task.WhenAll(relays).WaitAsync(TimeSpan.FromSeconds(30), Timeout), Is.EqualTo(new[] { 3L, 3L }));
         Assert.That(await pool.ApplyAsync<string>("__main__:recv_with_timeout", ["empty-" + Guid.NewGuid()], Timeout), Does.StartWith("no value on channel"));
+    }
+
+    [Test]
+    public async Task Buffers_travel_through_shared_memory_without_copies()
+    {
+        await using var pool = NewPool(1);
+        using var segment = SharedMemorySegment.Create(1 << 20);
+        try
+        {
+            var span = segment.AsSpan();
+            for (int i = 0; i < span.Length; i++) span[i] = (byte)(i % 7);
+            long expected = 0;
+            foreach (byte b in span) expected += b;
+            Assert.That(await pool.ApplyAsync<long>("__main__:shm_sum", [segment.Name, (long)span.Length], Timeout), Is.EqualTo(expected));
+            Assert.That(segment.AsSpan()[0], Is.EqualTo(42), "the interpreter wrote into the same pages");
+        }
+        finally
+        {
+            segment.Unlink();
+        }
     }
 
     [Test]

@@ -51,6 +51,12 @@ public sealed partial class InterpreterPool
                 {
                     RunItem(interp, item);
                 }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Converts to this call's failure (as a worker's ERROR frame would): an unexpected exception
+                    // (a value too large for .NET, say) must fail the call, not end this thread and the process.
+                    item.Fail(new PythonException("builtins.SystemError", "interpreter worker: " + e.Message, e.ToString(), "raised", item.FirstIndex, null));
+                }
                 finally
                 {
                     _running.TryRemove(item, out _);

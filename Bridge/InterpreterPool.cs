@@ -184,12 +184,7 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
     /// <summary>Queues one chunk (a batch of encoded argument lists) and returns its encoded results.</summary>
     private Task<byte[][]> RunChunkAsync(Target target, byte[][] calls, int firstIndex, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
-        if (target.Kind != TargetKind.Python)
-        {
-            throw new ArgumentException($"interpreter workers run Python callables only; '{target}' is a .NET method (use ProcessPool).", nameof(target));
-        }
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        CheckTarget(target);
         if (cancellationToken.IsCancellationRequested)
         {
             return Task.FromCanceled<byte[][]>(cancellationToken);

@@ -52,6 +52,7 @@ def _libpython(version: str) -> str | None:
 _built = False
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # the first run builds Bridge.Tests
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_csharp_interpreter_pool_passes_on(version):

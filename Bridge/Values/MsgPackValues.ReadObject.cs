@@ -86,6 +86,8 @@ public static partial class MsgPackValues
                 return DecodeBigInteger(data);
             case ArrayExtType:
                 return DType.Decode(data);
+            case ShmArrayRef.ExtType: // shm hook: a shared-memory array reference, copied out for an untyped value
+                return ShmArrayRef.Parse(data.IsSingleSegment ? data.FirstSpan : data.ToArray()).ToArray();
             default:
                 throw new ValueConversionException($"cannot convert ext {header.TypeCode} to Object (unsupported ext type)",
                     $"ext {header.TypeCode}", typeof(object), "");

@@ -82,6 +82,9 @@ public static partial class MsgPackValues
             case BigInteger big:
                 WriteBigInteger(ref writer, big);
                 return;
+            case ShmArrayRef shm: // shm hook: a shared-memory array reference travels as ext 3
+                shm.Write(ref writer);
+                return;
             case ReadOnlyMemory<byte> rom:
                 writer.Write(rom.Span);
                 return;

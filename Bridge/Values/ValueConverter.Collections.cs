@@ -52,6 +52,13 @@ internal sealed class ArrayConverter<T> : ValueConverter<T[]?>
             case MessagePackType.Extension:
                 var start = reader;
                 var header = reader.ReadExtensionFormatHeader();
+                if (header.TypeCode == ShmArrayRef.ExtType)
+                {
+                    // shm hook: an array parameter gets a copy of a shared-memory array (Span/Memory map it in place)
+                    var body = reader.ReadRaw(header.Length);
+                    var copied = ShmArrayRef.Parse(body.IsSingleSegment ? body.FirstSpan : body.ToArray()).ToArray();
+                    return copied is T[] copiedSame && copied.GetType() == typeof(T[]) ? copiedSame : ConvertElements(copied, start);
+                }
                 if (header.TypeCode != MsgPackValues.ArrayExtType)
                 {
                     throw Mismatch(start);
@@ -179,7 +186,8 @@ internal sealed class MemoryConverter<T> : ValueConverter<Memory<T>>
 {
     private readonly ArrayConverter<T> _array = new(typeof(Memory<T>));
 
-    public override Memory<T> Read(ref MessagePackReader reader, int depth) => _array.Read(ref reader, depth);
+    public override Memory<T> Read(ref MessagePackReader reader, int depth) =>
+        ShmArrayRef.TryRead(ref reader, out var shm) ? (Memory<T>)shm!.MapMemoryBoxed(typeof(T)) : _array.Read(ref reader, depth); // shm hook: ext 3 maps in place
 }
 
 [RequiresDynamicCode("Builds converters for generic types at run time.")]
@@ -188,7 +196,8 @@ internal sealed class ReadOnlyMemoryConverter<T> : ValueConverter<ReadOnlyMemory
 {
     private readonly ArrayConverter<T> _array = new(typeof(ReadOnlyMemory<T>));
 
-    public override ReadOnlyMemory<T> Read(ref MessagePackReader reader, int depth) => _array.Read(ref reader, depth);
+    public override ReadOnlyMemory<T> Read(ref MessagePackReader reader, int depth) =>
+        ShmArrayRef.TryRead(ref reader, out var shm) ? (Memory<T>)shm!.MapMemoryBoxed(typeof(T)) : _array.Read(ref reader, depth); // shm hook: ext 3 maps in place
 }
 
 /// <summary><c>Dictionary&lt;K,V&gt;</c>, <c>IDictionary&lt;K,V&gt;</c>, <c>IReadOnlyDictionary&lt;K,V&gt;</c>: a map.</summary>

@@ -289,6 +289,7 @@ internal sealed class DotNetWorker : IDisposable
 
     private void RunTask(Frame frame)
     {
+        using var shmScope = Bridge.Internal.ShmCallScope.Begin(); // shm hook: unmap ext 3 arguments after the task
         long start = Stopwatch.GetTimestamp();
         MarkPending();
         long id = frame.TaskId;

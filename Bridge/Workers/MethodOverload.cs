@@ -207,7 +207,11 @@ internal sealed class MethodOverload
 
     /// <summary>The type the codec converts to for a parameter type (a span parameter gets an array).</summary>
     private static Type ValueType(Type parameterType) =>
-        IsSpan(parameterType, out var element) ? element.MakeArrayType() : parameterType;
+        IsSpan(parameterType, out var element) ? SpanCarrier(parameterType, element) : parameterType;
+
+    // shm hook: a span parameter is read as Memory<T>/ReadOnlyMemory<T> (an array, or a shared-memory mapping) and passed as its .Span.
+    private static Type SpanCarrier(Type spanType, Type element) =>
+        (spanType.GetGenericTypeDefinition() == typeof(Span<>) ? typeof(Memory<>) : typeof(ReadOnlyMemory<>)).MakeGenericType(element);
 
     private static bool IsSpan(Type type, out Type element)
     {
@@ -257,9 +261,12 @@ internal sealed class MethodOverload
             il.Emit(OpCodes.Ldelem_Ref);
             if (IsSpan(pt, out var element))
             {
-                var arrayType = element.MakeArrayType();
-                il.Emit(OpCodes.Castclass, arrayType);
-                il.Emit(OpCodes.Newobj, pt.GetConstructor([arrayType])!);
+                var carrier = SpanCarrier(pt, element); // shm hook: unbox the Memory<T> and pass its Span
+                var local = il.DeclareLocal(carrier);
+                il.Emit(OpCodes.Unbox_Any, carrier);
+                il.Emit(OpCodes.Stloc, local);
+                il.Emit(OpCodes.Ldloca, local);
+                il.Emit(OpCodes.Call, carrier.GetProperty("Span")!.GetMethod!);
             }
             else if (pt.IsValueType)
             {

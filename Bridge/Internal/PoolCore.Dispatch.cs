@@ -160,7 +160,7 @@ internal sealed partial class PoolCore
             for (int i = 0; i < workers.Count; i++)
             {
                 var w = workers[i];
-                if (w.State != WorkerState.Ready || w.InFlight.Count >= k.Prefetch || w.Sent >= max)
+                if (w.State != WorkerState.Ready || w.InFlight.Count >= k.Prefetch || w.Sent >= max || w.Tasks.IsBroken)
                     continue;
                 if (best is null || w.InFlight.Count < best.InFlight.Count)
                     best = w;
@@ -175,10 +175,41 @@ internal sealed partial class PoolCore
             best.Sent++;
             job.AnyDispatched = true;
             best.Batch.WriteTask(chunk.TaskId, job.Encoding, job.Utf8Target, chunk.Payload.Span);
-            chunk.Payload = default;
+            best.BatchChunks.Add(chunk);
         }
+        List<Chunk>? undelivered = null;
         for (int i = 0; i < workers.Count; i++)
-            workers[i].FlushBatch();
+        {
+            var w = workers[i];
+            bool sent = w.FlushBatch();
+            foreach (var c in w.BatchChunks)
+            {
+                if (sent)
+                {
+                    c.Payload = default; // delivered: the worker owns it now
+                    continue;
+                }
+                // The worker died before its reader thread noticed (a SIGKILLed idle worker, say): its
+                // pipe refused the frames, so it never saw these chunks. They go back to the front of the
+                // queue for another worker: never failed for a crash they did not meet, never run twice.
+                w.InFlight.Remove(c.TaskId);
+                w.Sent--;
+                c.Worker = null;
+                c.TaskId = 0;
+                (undelivered ??= new()).Add(c);
+            }
+            w.BatchChunks.Clear();
+        }
+        if (undelivered is not null)
+        {
+            var rest = k.Queue.ToArray();
+            k.Queue.Clear();
+            foreach (var c in undelivered)
+                k.Queue.Enqueue(c);
+            foreach (var c in rest)
+                k.Queue.Enqueue(c);
+            DispatchLocked(k); // the broken workers are skipped now
+        }
     }
 
     private void EnsureStarted(KindState k)

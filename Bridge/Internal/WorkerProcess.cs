@@ -68,13 +68,20 @@ internal sealed class WorkerProcess
 
     public void Start() => _reader.Start();
 
-    /// <summary>Sends the batched frames and resets the batch (pool lock held; never blocks).</summary>
-    public void FlushBatch()
+    /// <summary>The chunks whose TASK frames are in <see cref="Batch"/> (not yet handed to the pipe).</summary>
+    public List<Chunk> BatchChunks { get; } = new();
+
+    /// <summary>
+    /// Sends the batched frames and resets the batch (pool lock held; never blocks). Returns false if the
+    /// task pipe was already broken (the worker is dead or dying): then nothing of the batch reached it.
+    /// </summary>
+    public bool FlushBatch()
     {
         if (Batch.WrittenCount == 0)
-            return;
-        Tasks.Send(Batch.WrittenSpan);
+            return true;
+        bool sent = Tasks.Send(Batch.WrittenSpan);
         Batch.Reset();
+        return sent;
     }
 
     public void Signal(int sig)

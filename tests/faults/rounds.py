@@ -185,3 +185,193 @@ import concurrent.futures  # noqa: E402
 import multiprocessing  # noqa: E402
 
 TimeoutErrorTypes = (TimeoutError, concurrent.futures.TimeoutError, multiprocessing.TimeoutError)
+
+
+# -- the parent dies -------------------------------------------------------------------
+
+_PARENT = r"""
+import json, sys, time
+sys.path.insert(0, %(faults)r)
+import dotbridge, fault_tasks
+from dotbridge import shared_memory
+pool = dotbridge.Pool(2)
+pool.apply(fault_tasks.pid)
+pool.apply(dotbridge.dotnet.method("Bridge.Samples.Primes.IsPrime"), (7,))
+seg = shared_memory.SharedMemory(create=True, size=4096)
+res = pool.map_async(fault_tasks.slow_square, range(10000), chunksize=1)
+pids = [d["pid"] for k in ("python", "dotnet") for d in pool._native.workers(k)]
+print(json.dumps({"pids": pids, "shm": seg.name}), flush=True)
+time.sleep(60)
+"""
+
+
+def _shm_and_sems():
+    try:
+        return set(os.listdir("/dev/shm"))
+    except OSError:
+        return set()
+
+
+def parent_kill_round(seed: int) -> dict:
+    """SIGKILL a Python parent with a busy pool; its workers must exit within 2 s, its
+    segments and semaphores must be gone."""
+    import select
+    before_shm = _shm_and_sems()
+    p = subprocess.Popen([sys.executable, "-c", _PARENT % {"faults": HERE}], stdout=subprocess.PIPE,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "python")))
+    res = {"faults": 0, "left_processes": 0, "left_segments": 0, "hangs": 0, "pids": 0}
+    try:
+        r, _, _ = select.select([p.stdout], [], [], T)
+        if not r:
+            res["hangs"] += 1
+            return res
+        info = json.loads(p.stdout.readline())
+        time.sleep(random.Random(seed).uniform(0.0, 0.2))
+        p.kill()
+        res["faults"] += 1
+        p.wait(T)
+        pids = info["pids"]
+        res["pids"] = len(pids)
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end and any(alive(q) for q in pids):
+            time.sleep(0.02)
+        left = [q for q in pids if alive(q)]
+        res["left_processes"] = len(left)
+        for q in left:  # clean up what the pool failed to
+            try:
+                os.kill(q, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+        new = _shm_and_sems() - before_shm
+        res["left_segments"] = len(new)
+        res["left_names"] = sorted(new)
+        for name in new:  # do not leave them to the next run
+            if name.startswith(("psm_", "db", "sem.")) or info["shm"].lstrip("/") in name:
+                try:
+                    os.unlink(os.path.join("/dev/shm", name))
+                except OSError:
+                    pass
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(T)
+    return res
+
+
+# -- bad frames ------------------------------------------------------------------------
+
+def _vectors():
+    with open(os.path.join(REPO, "tests", "vectors", "frames.json")) as f:
+        return [bytes.fromhex(v["hex"]) for v in json.load(f) if "hex" in v]
+
+
+def mutate(rng, data: bytes) -> bytes:
+    b = bytearray(data)
+    op = rng.randrange(6)
+    if op == 0 and b:  # flip bytes
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+    elif op == 1 and len(b) > 4:  # truncate the body (and maybe fix the header)
+        b = b[:rng.randrange(4, len(b))]
+        if rng.random() < 0.5:
+            b[0:4] = struct.pack(">I", max(1, len(b) - 4))
+    elif op == 2:  # append garbage, fix the header
+        b += bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        b[0:4] = struct.pack(">I", len(b) - 4)
+    elif op == 3:  # huge or zero length
+        b[0:4] = struct.pack(">I", rng.choice([0, 0xFFFFFFFF, 1 << 31, (1 << 30) + 1]))
+    elif op == 4:  # pure random frame
+        body = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+        b = bytearray(struct.pack(">I", len(body)) + body)
+    else:  # containers claiming huge sizes
+        body = rng.choice([b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xf0a",
+                           b"\xc6\xff\xff\xff\xf0", b"\x91" * 200 + b"\x01"])
+        b = bytearray(struct.pack(">I", len(body)) + body)
+    return bytes(b)
+
+
+def fuzz_python_decoder(seed: int, count: int = 3000) -> dict:
+    """Feed random and mutated frames to dotbridge._frames.FrameReader: every outcome is a
+    decoded frame, a ProtocolError, or 'needs more bytes' - never another exception."""
+    from dotbridge import _frames
+    rng = random.Random(seed)
+    vecs = _vectors()
+    res = {"bad_frames": 0, "protocol_errors": 0, "decoded": 0, "incomplete": 0, "crashes": 0, "crash_examples": []}
+    for _ in range(count):
+        data = mutate(rng, rng.choice(vecs))
+        res["bad_frames"] += 1
+        reader = _frames.FrameReader(max_frame_bytes=1 << 20)
+        reader.feed(data)
+        try:
+            got = list(reader.frames())
+            if got:
+                for fr in got:
+                    _frames.check_depth(fr)
+                res["decoded"] += 1
+            else:
+                res["incomplete"] += 1
+        except _frames.ProtocolError:
+            res["protocol_errors"] += 1
+        except Exception as e:  # anything else is a decoder bug: record it
+            res["crashes"] += 1
+            if len(res["crash_examples"]) < 5:
+                res["crash_examples"].append((data.hex(), repr(e)))
+    return res
+
+
+_FAKE = """#!/bin/sh
+# stands in for the Python worker: worker 1 says HELLO, takes its task, answers garbage;
+# the others are real workers
+if [ "$DOTBRIDGE_WORKER_ID" = "1" ]; then
+  exec %(py)s -c 'import os, struct, time, fcntl
+body = bytes([0x94, 1, 1, 0xa6]) + b"python" + bytes([0xce]) + struct.pack(">I", os.getpid())
+os.write(4, struct.pack(">I", len(body)) + body)
+time.sleep(1.0)
+os.set_blocking(3, False)
+try:
+    os.read(3, 1 << 20)
+except BlockingIOError:
+    pass
+os.write(4, bytes.fromhex("00000006c1c1c1c1c1c1"))
+time.sleep(5)'
+fi
+exec %(py)s "$@"
+"""
+
+
+def fake_worker_round(tmpdir: str) -> dict:
+    """A worker that sends garbage: its in-flight task fails with a protocol error, the pool goes on."""
+    import multiprocessing.spawn as spawn
+    path = os.path.join(tmpdir, "fake-python")
+    with open(path, "w") as f:
+        f.write(_FAKE % {"py": sys.executable})
+    os.chmod(path, 0o700)
+    old = spawn.get_executable()
+    spawn.set_executable(path)
+    res = {"bad_frames": 1, "protocol_error": 0, "ended": 0, "lost": 0, "hangs": 0, "error": ""}
+    try:
+        pool = dotbridge.Pool(1)
+    finally:
+        spawn.set_executable(old)
+    try:
+        try:
+            pool.apply_async(fault_tasks.identity, (1,)).get(T)
+            res["lost"] += 1  # a result from the garbage worker cannot be right
+        except TimeoutErrorTypes:
+            res["hangs"] += 1
+        except Exception as e:  # the clear error expected
+            res["ended"] += 1
+            res["error"] = f"{type(e).__name__}: {e}"
+            res["protocol_error"] = int("protocol" in res["error"].lower() or "frame" in res["error"].lower())
+        try:
+            if pool.apply_async(fault_tasks.identity, (2,)).get(T) == 2:
+                res["ended"] += 1
+            else:
+                res["lost"] += 1
+        except TimeoutErrorTypes:
+            res["hangs"] += 1
+    finally:
+        pool.terminate()
+        pool.join()
+    return res

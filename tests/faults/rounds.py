@@ -375,3 +375,181 @@ def fake_worker_round(tmpdir: str) -> dict:
         pool.terminate()
         pool.join()
     return res
+
+
+# -- misbehaving tasks -----------------------------------------------------------------
+
+def _outcome(fn, timeout=T):
+    """("ok", value) | ("err", exc) | ("hang", None)."""
+    try:
+        return "ok", fn(timeout)
+    except TimeoutErrorTypes:
+        return "hang", None
+    except Exception as e:  # the clear error the caller inspects
+        return "err", e
+
+
+def task_fault_round() -> dict:
+    """Tasks that raise, return unpicklable/unconvertible values, take unpicklable arguments,
+    exhaust memory, recurse without end, print megabytes, ignore SIGTERM."""
+    res = {"faults": 0, "ended": 0, "lost": 0, "hangs": 0, "details": {}}
+    pool = dotbridge.Pool(2)
+    try:
+        cases = {
+            "raise": (lambda t: pool.apply_async(fault_tasks.boom, (1,)).get(t), ValueError),
+            "unpicklable_result": (lambda t: pool.apply_async(fault_tasks.unpicklable_result).get(t), Exception),
+            "unpicklable_arg": (lambda t: pool.apply_async(fault_tasks.identity, (lambda: 1,)).get(t), Exception),
+            "memory": (lambda t: pool.apply_async(fault_tasks.eat_memory, (300,)).get(t), Exception),
+            "recursion": (lambda t: pool.apply_async(fault_tasks.recurse).get(t), RecursionError),
+            "chatter": (lambda t: pool.apply_async(fault_tasks.chatter, (2,)).get(t), 2),
+            "dotnet_raise": (lambda t: pool.apply(dotbridge.dotnet.method("Bridge.Samples.Errors.Divide"), (1, 0)), Exception),
+            "dotnet_unconvertible_result": (lambda t: pool.apply(dotbridge.dotnet.method("Bridge.Samples.Errors.Unencodable")), Exception),
+            "dotnet_unconvertible_arg": (lambda t: pool.apply(dotbridge.dotnet.method("Bridge.Samples.Primes.IsPrime"), (object(),)), Exception),
+        }
+        for name, (fn, want) in cases.items():
+            res["faults"] += 1
+            kind, val = _outcome(fn)
+            res["details"][name] = f"{kind}: {type(val).__name__}: {str(val)[:120]}"
+            if kind == "hang":
+                res["hangs"] += 1
+            elif isinstance(want, type):
+                ok = kind == "err" and isinstance(val, want)
+                res["ended" if ok else "lost"] += 1
+            else:
+                res["ended" if (kind, val) == ("ok", want) else "lost"] += 1
+            # the pool keeps serving after each fault
+            k2, v2 = _outcome(lambda t: pool.apply_async(fault_tasks.identity, (5,)).get(t))
+            if (k2, v2) != ("ok", 5):
+                res["lost"] += 1
+                res["details"][name + "/after"] = f"{k2}: {v2!r}"
+    finally:
+        pool.terminate()
+        pool.join()
+    # a task that ignores SIGTERM: terminate() still finishes (SIGKILL after the grace)
+    pool = dotbridge.Pool(1)
+    res["faults"] += 1
+    try:
+        pool.apply_async(fault_tasks.ignore_sigterm_and_sleep, (60,))
+        time.sleep(0.5)
+        pids = _worker_pids(pool, "python")
+        t0 = time.monotonic()
+        done = threading.Event()
+        th = threading.Thread(target=lambda: (pool.terminate(), pool.join(), done.set()), daemon=True)
+        th.start()
+        if done.wait(T):
+            res["ended"] += 1
+        else:
+            res["hangs"] += 1
+        res["details"]["ignore_sigterm"] = f"terminate+join took {time.monotonic() - t0:.2f}s"
+        end = time.monotonic() + 5
+        while time.monotonic() < end and any(alive(p) for p in pids):
+            time.sleep(0.05)
+        if any(alive(p) for p in pids):
+            res["lost"] += 1
+    finally:
+        pool.terminate()
+    return res
+
+
+# -- trust boundaries ------------------------------------------------------------------
+
+def _listening_inodes(pid) -> set:
+    """Inodes of listening TCP/TCP6/Unix sockets in the network namespace of ``pid``."""
+    out = set()
+    for name, state_col, inode_col, listen in (("tcp", 3, 9, "0A"), ("tcp6", 3, 9, "0A"), ("unix", 5, 6, "01")):
+        try:
+            with open(f"/proc/{pid}/net/{name}") as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    if name == "unix":
+                        # Flags column 3 has __SO_ACCEPTCON (00010000) for listeners
+                        if len(c) > 6 and c[3] == "00010000":
+                            out.add(c[6])
+                    elif c[state_col] == listen:
+                        out.add(c[inode_col])
+        except OSError:
+            pass
+    return out
+
+
+def _socket_inodes(pid) -> set:
+    out = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                out.add(link[8:-1])
+    except OSError:
+        pass
+    return out
+
+
+def _cmd(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")[:80]
+    except OSError:
+        return "?"
+
+
+def trust_round() -> dict:
+    """No listening socket in the pool's processes; worker fds 3/4 are pipes; an unrelated
+    child started while the pool lives holds none of the pool's pipes; segments 0600."""
+    res = {"checks": 0, "violations": 0, "details": []}
+
+    def check(ok, what):
+        res["checks"] += 1
+        if not ok:
+            res["violations"] += 1
+            res["details"].append(what)
+
+    pool = dotbridge.Pool(2)
+    try:
+        fds = pool.apply(fault_tasks.worker_fds)
+        check(all(v.startswith("pipe:") for v in fds.values()), f"worker fds 3/4 are not pipes: {fds}")
+        pool.apply(dotbridge.dotnet.method("Bridge.Samples.Primes.IsPrime"), (7,))
+        pids = [os.getpid()] + [d["pid"] for k in ("python", "dotnet") for d in pool._native.workers(k)]
+        for p in pids:
+            listening = _listening_inodes(p) & _socket_inodes(p)
+            check(not listening, f"process {p} ({_cmd(p)}) holds listening sockets {listening}")
+        # pipes of the pool (as seen in the parent) vs an unrelated child's fds
+        pool_pipes = set()
+        for p in pids[1:]:
+            for fd in ("3", "4"):  # the pool's pipes (other fds are inherited from the user)
+                try:
+                    link = os.readlink(f"/proc/{p}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("pipe:"):
+                    pool_pipes.add(link)
+        for close_fds in (True, False):
+            child = subprocess.Popen(["sleep", "5"], close_fds=close_fds)
+            try:
+                time.sleep(0.2)
+                held = {os.readlink(f"/proc/{child.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{child.pid}/fd") if int(fd) > 2}
+                leaked = {h for h in held if h in pool_pipes}
+                check(not leaked, f"Popen(close_fds={close_fds}) child holds the pool's pipes {leaked}")
+            finally:
+                child.kill()
+                child.wait(T)
+        from dotbridge import shared_memory
+        segs = [shared_memory.SharedMemory(create=True, size=4096) for _ in range(3)]
+        try:
+            names = [s.name for s in segs]
+            check(len(set(names)) == 3 and all(len(n.lstrip("/")) >= 12 for n in names),
+                  f"segment names look guessable: {names}")
+            for n in names:
+                mode = os.stat("/dev/shm/" + n.lstrip("/")).st_mode & 0o777
+                check(mode == 0o600, f"segment {n} has mode {oct(mode)}")
+        finally:
+            for s in segs:
+                s.close()
+                s.unlink()
+    finally:
+        pool.terminate()
+        pool.join()
+    return res

@@ -236,6 +236,10 @@ internal sealed partial class PoolCore
         else
         {
             argv.AddRange(Options.DotNetWorker ?? DefaultDotNetWorker());
+            // No diagnostics IPC server (a listening Unix socket in /tmp) in .NET workers
+            // unless the user asked for one (tests/faults trust round, issue 5).
+            if (Environment.GetEnvironmentVariable("DOTNET_EnableDiagnostics") is null)
+                env.TryAdd("DOTNET_EnableDiagnostics", "0");
         }
         SpawnedProcess p;
         try

@@ -144,6 +144,11 @@ internal readonly struct Frame
         {
             throw new ProtocolException("an integer in the frame is out of range", e);
         }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // MessagePackReader.Skip of a str/bin/ext claiming >= 2 GiB (negative int length); issue 5
+            throw new ProtocolException("a length in the frame is out of range", e);
+        }
     }
 
     private static ReadOnlyMemory<byte> ErrorPayload(ReadOnlyMemory<byte> body, int start, int end)

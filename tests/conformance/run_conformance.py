@@ -216,9 +216,12 @@ def run_child(base_name: str, events_path: str, test_timeout: float, verbose: bo
         events.write(json.dumps(kw) + "\n")
         events.flush()
 
+    # Both targets: the stdlib's own objects (Process, Queue, ...) start their children
+    # with spawn, as test_multiprocessing_spawn does (fork left _TestProcess hanging).
+    import multiprocessing
+    multiprocessing.set_start_method("spawn", force=True)
     if target() == "stdlib":
-        import multiprocessing
-        multiprocessing.set_start_method("spawn", force=True)
+        pass
     elif os.environ.get(FAKE_ENV):
         sys.path.insert(0, os.path.join(REPO, "tests", "python"))
         from support.fake_native import FakeNativePool

@@ -1,0 +1,34 @@
+namespace Bridge.Connections;
+
+/// <summary>
+/// Static methods a .NET worker can run on Connection ends given by path (examples and tests:
+/// <c>dotbridge.dotnet.method("Bridge.Connections.ConnectionMethods.Echo")</c>).
+/// </summary>
+public static class ConnectionMethods
+{
+    /// <summary>
+    /// Reads MessagePack values from <paramref name="inPath"/> until the writer closes, sends
+    /// each back on <paramref name="outPath"/>, and returns how many it echoed.
+    /// </summary>
+    public static long Echo(string inPath, string outPath)
+    {
+        using Connection input = Connection.Open(inPath, readable: true);
+        using Connection output = Connection.Open(outPath, readable: false);
+        long n = 0;
+        while (input.RecvBytes() is { } message)
+        {
+            output.SendBytes(message);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Sends <c>0 .. count-1</c> as MessagePack values on <paramref name="outPath"/>; returns count.</summary>
+    public static long SendRange(string outPath, long count)
+    {
+        using Connection output = Connection.Open(outPath, readable: false);
+        for (long i = 0; i < count; i++)
+            output.Send(i);
+        return count;
+    }
+}

@@ -7,14 +7,16 @@ A ``DotNetMethod`` is callable and picklable, so the spawn child runs it through
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 import dotbridge
-from conftest import real_native_available
+from conftest import children, real_native_available
 
 _ok, _why = real_native_available()
 pytestmark = pytest.mark.skipif(not _ok, reason=_why)
@@ -43,11 +45,18 @@ def test_dotnet_target_terminate_gives_minus_sigterm(no_leftover_children):
     import signal
     p = dotbridge.Process(target=dotbridge.dotnet.method("Bridge.Samples.Echo.Sleep"), args=(60_000,))
     p.start()
-    p.join(0.5)
-    assert p.is_alive()
+    deadline = time.monotonic() + 30
+    while not children(p.pid) and time.monotonic() < deadline:  # its .NET worker
+        time.sleep(0.05)
+    grandchildren = children(p.pid)
+    assert p.is_alive() and grandchildren
     p.terminate()
     p.join(30)
     assert p.exitcode == -signal.SIGTERM
+    deadline = time.monotonic() + 10  # the .NET worker does not outlive its parent
+    while any(os.path.exists(f"/proc/{g}") for g in grandchildren) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [g for g in grandchildren if os.path.exists(f"/proc/{g}")]
 
 
 def test_dotnet_exception_gives_exitcode_1_and_the_net_error_on_stderr(tmp_path):

@@ -111,6 +111,7 @@ _LAZY = {
     "BrokenProcessPool": "._errors", "MaybeEncodingError": "._errors",
     "futures": None, "dotnet": None, "pool": None, "shared_memory": None,
     "sharedctypes": None, "synchronize": None,
+    "connection": None,  # helper shared2: send_value/recv_value/path_of for .NET Connection ends
 }
 
 # the stdlib's names that come from the default context

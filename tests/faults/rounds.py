@@ -198,6 +198,7 @@ pool = dotbridge.Pool(2)
 pool.apply(fault_tasks.pid)
 pool.apply(dotbridge.dotnet.method("Bridge.Samples.Primes.IsPrime"), (7,))
 seg = shared_memory.SharedMemory(create=True, size=4096)
+lock = dotbridge.Lock()
 res = pool.map_async(fault_tasks.slow_square, range(10000), chunksize=1)
 pids = [d["pid"] for k in ("python", "dotnet") for d in pool._native.workers(k)]
 print(json.dumps({"pids": pids, "shm": seg.name}), flush=True)
@@ -228,10 +229,17 @@ def parent_kill_round(seed: int) -> dict:
             return res
         info = json.loads(p.stdout.readline())
         time.sleep(random.Random(seed).uniform(0.0, 0.2))
+        # every process the parent started: workers, resource tracker, their children
+        family = set(info["pids"])
+        frontier = [p.pid]
+        while frontier:
+            kids = [k for q in frontier for k in _children(q) if k not in family]
+            family.update(kids)
+            frontier = kids
         p.kill()
         res["faults"] += 1
         p.wait(T)
-        pids = info["pids"]
+        pids = sorted(family)
         res["pids"] = len(pids)
         end = time.monotonic() + 2.0
         while time.monotonic() < end and any(alive(q) for q in pids):
@@ -244,7 +252,10 @@ def parent_kill_round(seed: int) -> dict:
             except ProcessLookupError:
                 pass
         time.sleep(0.2)
-        new = _shm_and_sems() - before_shm
+        # only what this parent made counts (other test runs may share /dev/shm): its segment
+        # and any new POSIX semaphore
+        new = {n for n in _shm_and_sems() - before_shm
+               if n == info["shm"].lstrip("/") or n.startswith("sem.")}
         res["left_segments"] = len(new)
         res["left_names"] = sorted(new)
         for name in new:  # do not leave them to the next run

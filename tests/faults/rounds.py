@@ -410,7 +410,7 @@ def task_fault_round() -> dict:
         cases = {
             "raise": (lambda t: pool.apply_async(fault_tasks.boom, (1,)).get(t), ValueError),
             "unpicklable_result": (lambda t: pool.apply_async(fault_tasks.unpicklable_result).get(t), Exception),
-            "unpicklable_arg": (lambda t: pool.apply_async(fault_tasks.identity, (lambda: 1,)).get(t), Exception),
+            "unpicklable_arg": (lambda t: pool.apply_async(fault_tasks.identity, (threading.Lock(),)).get(t), Exception),
             "memory": (lambda t: pool.apply_async(fault_tasks.eat_memory, (300,)).get(t), Exception),
             "recursion": (lambda t: pool.apply_async(fault_tasks.recurse).get(t), RecursionError),
             "chatter": (lambda t: pool.apply_async(fault_tasks.chatter, (2,)).get(t), 2),
@@ -444,6 +444,8 @@ def task_fault_round() -> dict:
         pool.apply_async(fault_tasks.ignore_sigterm_and_sleep, (60,))
         time.sleep(0.5)
         pids = _worker_pids(pool, "python")
+        if not pids:  # the check below would be vacuous
+            res["lost"] += 1
         t0 = time.monotonic()
         done = threading.Event()
         th = threading.Thread(target=lambda: (pool.terminate(), pool.join(), done.set()), daemon=True)
@@ -452,7 +454,7 @@ def task_fault_round() -> dict:
             res["ended"] += 1
         else:
             res["hangs"] += 1
-        res["details"]["ignore_sigterm"] = f"terminate+join took {time.monotonic() - t0:.2f}s"
+        res["details"]["ignore_sigterm"] = f"terminate+join took {time.monotonic() - t0:.2f}s ({len(pids)} worker)"
         end = time.monotonic() + 5
         while time.monotonic() < end and any(alive(p) for p in pids):
             time.sleep(0.05)

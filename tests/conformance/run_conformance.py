@@ -216,6 +216,11 @@ def run_child(base_name: str, events_path: str, test_timeout: float, verbose: bo
         events.write(json.dumps(kw) + "\n")
         events.flush()
 
+    # A shell that starts scripts/test in the background (`cmd &`) leaves SIGINT ignored, and
+    # Python then keeps it ignored: restore the default handler, as tests that expect
+    # KeyboardInterrupt (_TestCondition.test_wait_result, SharedMemoryServer_ignores_sigint) need.
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Both targets: the stdlib's own objects (Process, Queue, ...) start their children
     # with spawn, as test_multiprocessing_spawn does (fork left _TestProcess hanging).
     import multiprocessing

@@ -50,7 +50,19 @@ def main() -> int:
                 agg[k] += r[k]
         rows.append(("SIGKILL Python parent", agg["faults"], 0, 0, 0, agg["hangs"],
                      agg["left_processes"], agg["left_segments"], 0))
-        r = rounds.task_fault_round()
+        # the chatty task prints megabytes to the workers' stdout/stderr (the user's): not here
+        sys.stdout.flush()
+        saved = [os.dup(1), os.dup(2)]
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            r = rounds.task_fault_round()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved + [devnull]:
+                os.close(fd)
         rows.append(("misbehaving tasks", r["faults"], r["faults"], r["ended"], r["lost"], r["hangs"], 0, 0, 0))
     with tempfile.TemporaryDirectory() as tmp:
         r = rounds.fake_worker_round(tmp)

@@ -101,7 +101,16 @@ def _conformance(path: str) -> tuple[int, int, int, list[str]]:
     return t["passed"], t["failed"], t["skipped"], names
 
 
-READERS = {"dotnet": _dotnet, "trx": _trx, "junit": _junit, "conformance": _conformance}
+def _status(path: str) -> tuple[int, int, int, list[str]]:
+    """A part that is one check: the file holds its exit status."""
+    try:
+        code = int(open(path, encoding="utf-8").read().strip() or "1")
+    except (OSError, ValueError):
+        code = 1
+    return (1, 0, 0, []) if code == 0 else (0, 1, 0, [path])
+
+
+READERS = {"dotnet": _dotnet, "trx": _trx, "junit": _junit, "conformance": _conformance, "status": _status}
 
 
 def main(argv: list[str]) -> int:

@@ -31,4 +31,19 @@ public static class ConnectionMethods
             output.Send(i);
         return count;
     }
+
+    /// <summary>Gets <paramref name="count"/> values from a ValueQueue (<c>q.spec</c>) and puts each back doubled; returns their sum.</summary>
+    public static long DoubleFromQueue(string spec, string outSpec, long count)
+    {
+        using ValueQueue input = ValueQueue.Open(spec);
+        using ValueQueue output = ValueQueue.Open(outSpec);
+        long sum = 0;
+        for (long i = 0; i < count; i++)
+        {
+            long x = input.Get<long>(TimeSpan.FromSeconds(30));
+            sum += x;
+            output.Put(2 * x);
+        }
+        return sum;
+    }
 }

@@ -112,6 +112,7 @@ _LAZY = {
     "futures": None, "dotnet": None, "pool": None, "shared_memory": None,
     "sharedctypes": None, "synchronize": None,
     "connection": None,  # helper shared2: send_value/recv_value/path_of for .NET Connection ends
+    "ValueQueue": ".queues",  # helper shared2: a queue of MessagePack values .NET shares
 }
 
 # the stdlib's names that come from the default context

@@ -117,6 +117,32 @@ public class ConnectionTests
         }
     }
 
+    [Test]
+    [CancelAfter(60_000)]
+    public void ValueQueue_made_by_python_carries_values_both_ways()
+    {
+        using var child = SharedMemoryPythonChild.Start("""
+            import sys
+            from dotbridge.queues import ValueQueue
+            q = ValueQueue()
+            q.put(41); q.put("x")
+            print(q.spec, flush=True)
+            sys.stdin.readline()          # .NET has put its value
+            print(q.get(timeout=10), flush=True)
+            q.close()
+            """);
+        using var q = ValueQueue.Open(child.ReadLine());
+        Assert.That(q.Get<long>(TimeSpan.FromSeconds(10)), Is.EqualTo(41));
+        Assert.That(q.TryGet(TimeSpan.FromSeconds(10), out var x), Is.True);
+        Assert.That(x, Is.EqualTo("x"));
+        Assert.That(q.TryGet(TimeSpan.FromMilliseconds(50), out _), Is.False, "empty: times out");
+        q.Put(new Dictionary<string, object?> { ["from"] = ".NET" });
+        child.WriteLine("go");
+        Assert.That(child.ReadLine(), Is.EqualTo("{'from': '.NET'}"));
+        Assert.That(child.WaitForExit().ExitCode, Is.EqualTo(0));
+        Assert.Throws<ArgumentException>(() => ValueQueue.Open("nonsense"));
+    }
+
     /// <summary>Keeps the MemoryStream readable after the writing Connection is disposed.</summary>
     private sealed class NonClosing(Stream inner) : Stream
     {

@@ -198,8 +198,8 @@ class NativePool:
                                         ctypes.byref(job)))
         return job.value
 
-    def open_job(self, kind, encoding, target, *, ordered=True, notify=False) -> int:
-        flags = (_NOTIFY if notify else 0) | (0 if ordered else _UNORDERED)
+    def open_job(self, kind, encoding, target, *, ordered=True, notify=False, failfast=False) -> int:
+        flags = (_FAILFAST if failfast else 0) | (_NOTIFY if notify else 0) | (0 if ordered else _UNORDERED)
         job = ctypes.c_int64()
         self._check(self._lib.db_open_job(self._handle, _KINDS[kind], encoding,
                                           target.encode() if target is not None else None, flags,

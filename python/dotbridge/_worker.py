@@ -158,28 +158,24 @@ class _Worker:
         except Exception as e:  # the task did not unpickle here: report it as an args error
             return _error_frame(task_id, e, "args", None, True)
         del payload
-        results = []
-        i = 0
+        results: list = []
+        append = results.append  # on an exception, len(results) is the failing call's index
         try:
-            if star:
-                if kwargs:
+            if kwargs:
+                if star:
                     for args in calls:
-                        results.append(func(*args, **kwargs))
-                        i += 1
+                        append(func(*args, **kwargs))
                 else:
-                    for args in calls:
-                        results.append(func(*args))
-                        i += 1
-            elif kwargs:
-                for arg in calls:
-                    results.append(func(arg, **kwargs))
-                    i += 1
+                    for arg in calls:
+                        append(func(arg, **kwargs))
+            elif star:
+                for args in calls:
+                    append(func(*args))
             else:
                 for arg in calls:
-                    results.append(func(arg))
-                    i += 1
+                    append(func(arg))
         except Exception as e:  # the task raised: becomes an ERROR frame
-            return _error_frame(task_id, e, "raised", i, True)
+            return _error_frame(task_id, e, "raised", len(results), True)
         del func, calls, kwargs
         try:
             data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)

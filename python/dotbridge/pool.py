@@ -122,6 +122,10 @@ class _Codec:
 
 
 def _chunks(iterable, size: int):
+    if type(iterable) in (list, tuple, range):  # slicing is a copy in C, much faster than islice
+        for i in range(0, len(iterable), size):
+            yield iterable[i:i + size]
+        return
     it = iter(iterable)
     while True:
         chunk = list(itertools.islice(it, size))
@@ -553,14 +557,31 @@ class Pool:
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
         codec = _Codec(func, star, None)
-        chunks = list(_chunks(iterable, chunksize))
         notify = callback is not None or error_callback is not None
         if notify:
             with self._notify_lock:
-                job = self._submit(codec, chunks, failfast=True, notify=True)
+                job = self._submit_streamed(codec, _chunks(iterable, chunksize), notify=True)
                 return MapResult(self, job, codec, callback, error_callback)
-        job = self._submit(codec, chunks, failfast=True, notify=False)
+        job = self._submit_streamed(codec, _chunks(iterable, chunksize), notify=False)
         return MapResult(self, job, codec, None, None)
+
+    def _submit_streamed(self, codec: _Codec, chunks, *, notify: bool) -> int:
+        """Hands each chunk to the pool as soon as it is pickled, so the workers start on the
+        first while the next is being cut (as the stdlib's task handler does). If a chunk does
+        not pickle, the job's undispatched chunks are cancelled and the error is raised here."""
+        native = self._native
+        job = native.open_job(codec.kind, codec.encoding, codec.target, notify=notify,  # type: ignore[union-attr]
+                              failfast=True)
+        try:
+            for chunk in chunks:
+                native.add_chunk(job, *codec.encode(chunk))  # type: ignore[union-attr]
+        except BaseException:
+            native.cancel(job)  # type: ignore[union-attr]
+            native.seal(job)  # type: ignore[union-attr]
+            native.release(job)  # type: ignore[union-attr]
+            raise
+        native.seal(job)  # type: ignore[union-attr]
+        return job
 
     def map(self, func, iterable, chunksize=None):
         """``list(map(func, iterable))`` in the workers; chunks as the stdlib."""

@@ -191,12 +191,12 @@ class FakeNativePool:
         self.seal(job_id)
         return job_id
 
-    def open_job(self, kind, encoding, target, *, ordered=True, notify=False) -> int:
+    def open_job(self, kind, encoding, target, *, ordered=True, notify=False, failfast=False) -> int:
         if self._state != "running":
             raise RuntimeError("pool not running")
         with self._cond:
             job_id = next(self._ids)
-            self._jobs[job_id] = _Job(kind, encoding, target, ordered, notify, False)
+            self._jobs[job_id] = _Job(kind, encoding, target, ordered, notify, failfast)
         return job_id
 
     def add_chunk(self, job: int, payload: bytes, count: int) -> None:

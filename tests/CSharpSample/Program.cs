@@ -41,6 +41,10 @@ File.WriteAllText(Path.Combine(moduleDir, "dotbridge_sample_cpu.py"), """
 
     def ident(x):
         return x
+
+
+    def inc(x):
+        return x + 1
     """);
 
 ProcessPoolOptions Options(int processes)
@@ -176,8 +180,16 @@ async Task RunBenchAsync()
     Console.WriteLine($"apply round trip, trivial Python function: median {pythonMedian:F1} us over {Calls} calls");
     Console.WriteLine($"apply round trip, trivial .NET method    : median {dotnetMedian:F1} us over {Calls} calls");
 
-    // (b) A CPU-bound pure-Python function over many inputs: 2 workers against 1 (MapAsync both).
-    double t1 = await MapSecondsAsync(1), t2 = await MapSecondsAsync(2);
+    // (b) A CPU-bound pure-Python function over many inputs: 2 workers against 1 (MapAsync both;
+    // medians of 3 runs, alternating).
+    var runs1 = new List<double>();
+    var runs2 = new List<double>();
+    for (int i = 0; i < 3; i++)
+    {
+        runs1.Add(await MapSecondsAsync(1));
+        runs2.Add(await MapSecondsAsync(2));
+    }
+    double t1 = runs1.Order().ElementAt(1), t2 = runs2.Order().ElementAt(1);
     Console.WriteLine($"cpu-bound map, 1 worker: {t1:F3} s; 2 workers: {t2:F3} s; throughput ratio x{t1 / t2:F2}");
 
     var figures = new Dictionary<string, double>
@@ -188,6 +200,37 @@ async Task RunBenchAsync()
         ["cpu_map_2_workers_s"] = Math.Round(t2, 3),
         ["cpu_map_throughput_ratio"] = Math.Round(t1 / t2, 2),
     };
+
+    // (c) The same function in-process (Bridge.Interop, one GIL), and the cost of one in-process
+    // call of a trivial function through a typed delegate (int in, int out).
+    if (inProcess && InProcess(out double tIn, out _))
+    {
+        figures["cpu_inprocess_s"] = Math.Round(tIn, 3);
+        figures["cpu_2_workers_vs_inprocess"] = Math.Round(tIn / t2, 2);
+        Func<long, long> inc;
+        using (Gil.Acquire())
+        {
+            using var module = Py.Import("dotbridge_sample_cpu");
+            using var f = module.GetAttr("inc");
+            inc = f.GetFunction<long, long>();
+        }
+        const int N = 1_000_000;
+        var perCall = new List<double>();
+        for (int round = 0; round < 5; round++)
+        {
+            long acc = 0;
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < N; i++)
+            {
+                acc += inc(i);
+            }
+            perCall.Add(sw.Elapsed.TotalNanoseconds / N);
+            Check(acc == (long)N * (N + 1) / 2, "in-process results are wrong");
+        }
+        double ns = perCall.Order().ElementAt(2);
+        figures["inprocess_call_ns"] = Math.Round(ns, 1);
+        Console.WriteLine($"cpu-bound in-process: {tIn:F3} s (2 workers x{tIn / t2:F2}); in-process typed call: {ns:F0} ns");
+    }
     Console.WriteLine(JsonSerializer.Serialize(figures));
 }
 

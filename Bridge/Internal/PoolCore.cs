@@ -184,6 +184,25 @@ internal sealed partial class PoolCore : IDisposable
     }
 
     /// <summary>
+    /// Appends to <paramref name="into"/> up to <paramref name="max"/> more results of the job that are
+    /// already available (in the job's order), without waiting: lets a consumer take a burst of small
+    /// results with one call after <see cref="Next"/> gave it the first.
+    /// </summary>
+    public void TakeAvailable(long jobId, int max, List<ChunkResult> into)
+    {
+        lock (_lock)
+        {
+            var job = GetJobLocked(jobId);
+            for (int i = 0; i < max; i++)
+            {
+                if (!TryTakeLocked(job, out var r) || r is null)
+                    return;
+                into.Add(r.Value);
+            }
+        }
+    }
+
+    /// <summary>
     /// The next finished chunk: in chunk order for an ordered job, else in completion order.
     /// Returns true with <paramref name="result"/> set, or true with null when the sealed job has
     /// handed out all its chunks; false on timeout.

@@ -27,6 +27,10 @@ namespace Bridge.Native;
 ///                 const uint8_t** payloads, const int64* lens, const int* counts, int flags, int64* job)
 /// int   db_submit1(int64 pool, int kind, int encoding, const char* target_or_null,
 ///                  const uint8_t* payload, int64 len, int count, int flags, int64* job)
+/// int   db_call1(int64 pool, int kind, int encoding, const char* target_or_null, const uint8_t* payload,
+///                int64 len, int count, double timeout, int* status, uint8_t** buf, int64* len_out)
+///                // submit1 + wait + its one result + release, in one call (the apply fast path);
+///                // 1 timeout: the job is cancelled/released and nothing is returned
 /// int   db_open_job(int64 pool, int kind, int encoding, const char* target_or_null, int flags, int64* job)
 /// int   db_add_chunk(int64 pool, int64 job, const uint8_t* payload, int64 len, int count)
 /// int   db_seal(int64 pool, int64 job)
@@ -34,6 +38,8 @@ namespace Bridge.Native;
 /// int   db_ready(int64 pool, int64 job)                            // 1 ready, 0 not
 /// int   db_results(int64 pool, int64 job, uint8_t** buf, int64* len) // msgpack [status0, bin0, status1, bin1, ...]
 /// int   db_next(int64 pool, int64 job, double timeout, int64* index, int* status, uint8_t** buf, int64* len) // 0, 1 timeout, 2 ended
+/// int   db_next_batch(int64 pool, int64 job, double timeout, int max, uint8_t** buf, int64* len)
+///                // like db_next, then up to max-1 more already available: msgpack [index, status, bin, ...]
 /// int   db_cancel(int64 pool, int64 job)                           // 1 if nothing had been dispatched, else 0
 /// int   db_release(int64 pool, int64 job)
 /// int   db_next_notification(int64 pool, double timeout, int64* job) // 0, 1 timeout, 2 pool ended
@@ -119,6 +125,38 @@ public static unsafe class Exports
             *job = core.SubmitOne(Kind(kind), Encoding(encoding), Str(target), new ReadOnlySpan<byte>(payload, checked((int)len)).ToArray(), count,
                 (flags & FlagFailFast) != 0, (flags & FlagNotify) != 0);
             return Ok;
+        }
+        catch (Exception e) // converts to an ABI error code
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "db_call1", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Call1(long pool, int kind, int encoding, byte* target, byte* payload, long len, int count, double timeout,
+        int* status, byte** buf, long* lenOut)
+    {
+        try
+        {
+            var core = Get(pool);
+            long job = core.SubmitOne(Kind(kind), Encoding(encoding), Str(target), new ReadOnlySpan<byte>(payload, checked((int)len)).ToArray(), count,
+                failfast: true, notify: false);
+            try
+            {
+                if (!core.Wait(job, Span(timeout)))
+                {
+                    core.Cancel(job);
+                    return Timeout;
+                }
+                var results = core.Results(job);
+                *status = results[0].Status;
+                Hand(results[0].Payload.Span, buf, lenOut);
+                return Ok;
+            }
+            finally
+            {
+                core.Release(job);
+            }
         }
         catch (Exception e) // converts to an ABI error code
         {
@@ -230,6 +268,38 @@ public static unsafe class Exports
             *index = c.Index;
             *status = c.Status;
             Hand(c.Payload.Span, buf, len);
+            return Ok;
+        }
+        catch (Exception e) // converts to an ABI error code
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "db_next_batch", CallConvs = [typeof(CallConvCdecl)])]
+    public static int NextBatch(long pool, long job, double timeout, int max, byte** buf, long* len)
+    {
+        try
+        {
+            var core = Get(pool);
+            if (!core.Next(job, Span(timeout), out var r))
+                return Timeout;
+            if (r is not { } first)
+                return Ended;
+            var taken = new List<ChunkResult> { first };
+            if (max > 1)
+                core.TakeAvailable(job, max - 1, taken);
+            var w = new ArrayBufferWriter<byte>(256);
+            var mw = new MessagePackWriter(w);
+            mw.WriteArrayHeader(taken.Count * 3);
+            foreach (var c in taken)
+            {
+                mw.Write(c.Index);
+                mw.Write(c.Status);
+                mw.Write(c.Payload.Span);
+            }
+            mw.Flush();
+            Hand(w.WrittenSpan, buf, len);
             return Ok;
         }
         catch (Exception e) // converts to an ABI error code

@@ -79,6 +79,7 @@ def load_library():
             "db_submit": (i, [i64, i, i, p, i, ctypes.POINTER(ctypes.c_char_p), _c_int64_p,
                               ctypes.POINTER(ctypes.c_int), i, _c_int64_p]),
             "db_submit1": (i, [i64, i, i, p, p, i64, i, i, _c_int64_p]),
+            "db_call1": (i, [i64, i, i, p, p, i64, i, d, ctypes.POINTER(ctypes.c_int), _c_buf_p, _c_int64_p]),
             "db_open_job": (i, [i64, i, i, p, i, _c_int64_p]),
             "db_add_chunk": (i, [i64, i64, p, i64, i]),
             "db_seal": (i, [i64, i64]),
@@ -86,6 +87,7 @@ def load_library():
             "db_ready": (i, [i64, i64]),
             "db_results": (i, [i64, i64, _c_buf_p, _c_int64_p]),
             "db_next": (i, [i64, i64, d, _c_int64_p, ctypes.POINTER(ctypes.c_int), _c_buf_p, _c_int64_p]),
+            "db_next_batch": (i, [i64, i64, d, i, _c_buf_p, _c_int64_p]),
             "db_cancel": (i, [i64, i64]),
             "db_release": (i, [i64, i64]),
             "db_next_notification": (i, [i64, d, _c_int64_p]),
@@ -99,7 +101,9 @@ def load_library():
             "db_free": (None, [vp]),
         }
         for name, (res, args) in sigs.items():
-            fn = getattr(lib, name)
+            fn = getattr(lib, name, None)
+            if fn is None and name in ("db_call1", "db_next_batch"):  # an older library: apply takes the general path
+                continue
             fn.restype = res
             fn.argtypes = args
         _lib = lib
@@ -142,6 +146,8 @@ class NativePool:
         self._release = lib.db_release
         self._free = lib.db_free
         self._next = lib.db_next
+        self._call1 = getattr(lib, "db_call1", None)
+        self._next_batch = getattr(lib, "db_next_batch", None)
         self._local = threading.local()
 
     # -- errors ---------------------------------------------------------------
@@ -198,6 +204,27 @@ class NativePool:
                                         ctypes.byref(job)))
         return job.value
 
+    def call1(self, kind: str, encoding: int, target, payload: bytes, count: int, timeout=None):
+        """One chunk, start to finish, in one call (the ``apply`` fast path): submit, wait, take
+        its result, release. Returns ``(status, payload)``; raises TimeoutError on timeout."""
+        if self._call1 is None:
+            job = self.submit(kind, encoding, target, [(payload, count)], failfast=True)
+            try:
+                if not self.wait(job, timeout):
+                    self.cancel(job)
+                    raise TimeoutError
+                return self.results(job)[0]
+            finally:
+                self.release(job)
+        t = target.encode() if target is not None else None
+        _, buf, n, status = self._cells()
+        payload = bytes(payload)
+        rc = self._check(self._call1(self._handle, _KINDS[kind], encoding, t, payload, len(payload), count,
+                                     _timeout(timeout), ctypes.byref(status), ctypes.byref(buf), ctypes.byref(n)))
+        if rc == 1:
+            raise TimeoutError
+        return status.value, self._take(buf, n.value)
+
     def open_job(self, kind, encoding, target, *, ordered=True, notify=False, failfast=False) -> int:
         flags = (_FAILFAST if failfast else 0) | (_NOTIFY if notify else 0) | (0 if ordered else _UNORDERED)
         job = ctypes.c_int64()
@@ -225,6 +252,23 @@ class NativePool:
         flat = msgpack.unpackb(self._take(buf, n.value), raw=False)
         it = iter(flat)
         return list(zip(it, it))
+
+    def next_batch(self, job: int, timeout, max_items: int = 256):
+        """Like :meth:`next`, plus up to ``max_items - 1`` more results that are already there:
+        a list of ``(index, status, payload)``; None when the sealed job has no more."""
+        if self._next_batch is None:
+            item = self.next(job, timeout)
+            return None if item is None else [item]
+        _, buf, n, _ = self._cells()
+        rc = self._check(self._next_batch(self._handle, job, _timeout(timeout), max_items,
+                                          ctypes.byref(buf), ctypes.byref(n)))
+        if rc == 1:
+            raise TimeoutError
+        if rc == 2:
+            return None
+        flat = msgpack.unpackb(self._take(buf, n.value), raw=False)
+        it = iter(flat)
+        return list(zip(it, it, it))
 
     def next(self, job: int, timeout):
         index, buf, n, status = self._cells()

@@ -271,6 +271,7 @@ class IMapIterator:
         self._job = job
         self._codec = codec
         self._items: deque = deque()
+        self._pending: deque = deque()  # (status, payload) of chunks taken but not yet decoded
         self._done = False
         self._lock = threading.Lock()
         self._feeder_error: BaseException | None = None
@@ -284,11 +285,18 @@ class IMapIterator:
             while not self._items:
                 if self._done:
                     raise StopIteration
+                if self._pending:  # results taken in a burst, decoded one chunk at a time
+                    status, payload = self._pending.popleft()
+                    if status == _OK:
+                        self._items.extend(self._codec.decode(payload))
+                    else:
+                        raise self._codec.error(status, payload)
+                    continue
                 try:
-                    item = self._native.next(self._job, timeout)
+                    batch = self._native.next_batch(self._job, timeout)
                 except (TimeoutError, builtins.TimeoutError):
                     raise TimeoutError from None
-                if item is None:
+                if batch is None:
                     self._finish()
                     if self._feeder is not None:
                         self._feeder.join(5)
@@ -296,12 +304,8 @@ class IMapIterator:
                     if err is not None:
                         raise err
                     raise StopIteration
-                _index, status, payload = item
-                del item
-                if status == _OK:
-                    self._items.extend(self._codec.decode(payload))
-                else:
-                    raise self._codec.error(status, payload)
+                self._pending.extend((status, payload) for _index, status, payload in batch)
+                del batch
             return self._items.popleft()
 
     __next__ = next
@@ -534,7 +538,15 @@ class Pool:
     # -- the API ----------------------------------------------------------------
     def apply(self, func, args=(), kwds=_EMPTY_KWDS):
         """Call ``func(*args, **kwds)`` in a worker and return its result."""
-        return self.apply_async(func, args, kwds).get()
+        self._check_running()
+        codec = _Codec(func, True, kwds)
+        payload, count = codec.encode([tuple(args)])
+        # one native call: submit, wait, take the result, release (no result object, no thread hop)
+        status, data = self._native.call1(codec.kind, codec.encoding, codec.target, payload, count)  # type: ignore[union-attr]
+        del payload
+        if status == _OK:
+            return codec.decode(data)[0]
+        raise codec.error(status, data)
 
     def apply_async(self, func, args=(), kwds=_EMPTY_KWDS, callback=None, error_callback=None) -> ApplyResult:
         """Asynchronous ``apply``; callbacks run in the pool's result-handler thread."""

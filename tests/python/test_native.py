@@ -245,3 +245,36 @@ def test_bad_arguments_raise_value_error(make):
         p.wait(12345, 0)
     with pytest.raises(ValueError):
         _native.NativePool(_options(processes=0))
+
+
+def test_call1_runs_one_chunk_start_to_finish(make):
+    p = make()
+    status, payload = p.call1("python", 0, None, *_chunk(pow, [(2, 10)]), timeout=T)
+    assert status == OK and pickle.loads(payload) == [1024]
+    status, payload = p.call1("python", 0, None, *_chunk(int, [("x",)]), timeout=T)
+    assert status == ERROR
+    assert msgpack.unpackb(payload, raw=False)[0]["type"] == "builtins.ValueError"
+    assert p.info()["jobs"] == 0  # nothing left behind
+
+
+def test_call1_timeout_raises_and_forgets_the_job(make):
+    p = make()
+    with pytest.raises(TimeoutError):
+        p.call1("python", 0, None, *_chunk(time.sleep, [(2,)]), timeout=0.2)
+    assert p.info()["jobs"] == 0
+    status, payload = p.call1("python", 0, None, *_chunk(pow, [(3, 2)]), timeout=T)
+    assert status == OK and pickle.loads(payload) == [9]
+
+
+def test_next_batch_hands_over_every_available_result_in_order(make):
+    p = make()
+    job = p.submit("python", 0, None, [_chunk(pow, [(2, i)]) for i in range(50)])
+    assert p.wait(job, T)
+    got = []
+    while (batch := p.next_batch(job, T)) is not None:
+        assert batch  # never an empty list
+        got.extend(batch)
+    assert [i for i, _, _ in got] == list(range(50))
+    assert [pickle.loads(b)[0] for _, s, b in got] == [2 ** i for i in range(50)]
+    assert len(got) > 0 and all(s == OK for _, s, _ in got)
+    p.release(job)

@@ -191,6 +191,16 @@ class FakeNativePool:
         self.seal(job_id)
         return job_id
 
+    def call1(self, kind, encoding, target, payload, count, timeout=None):
+        job = self.submit(kind, encoding, target, [(payload, count)], failfast=True)
+        try:
+            if not self.wait(job, timeout):
+                self.cancel(job)
+                raise TimeoutError
+            return self.results(job)[0]
+        finally:
+            self.release(job)
+
     def open_job(self, kind, encoding, target, *, ordered=True, notify=False, failfast=False) -> int:
         if self._state != "running":
             raise RuntimeError("pool not running")
@@ -233,6 +243,10 @@ class FakeNativePool:
         with self._cond:
             return [(c[0] if c[0] is not None else -1, c[1] if c[0] is not None else b"")
                     for c in self._jobs[job].chunks]
+
+    def next_batch(self, job: int, timeout, max_items: int = 256):
+        item = self.next(job, timeout)
+        return None if item is None else [item]
 
     def next(self, job: int, timeout):
         end = None if timeout is None else time.monotonic() + timeout

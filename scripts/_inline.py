@@ -46,11 +46,31 @@ public static class InlinePrimes
         {
             return false;
         }
+        if (n <= int.MaxValue)
+        {
+            return IsPrime32((uint)n); // a 32-bit division is about twice as fast
+        }
         if (n % 2 == 0)
         {
             return n == 2;
         }
         for (long d = 3; d * d <= n; d += 2)
+        {
+            if (n % d == 0)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool IsPrime32(uint n)
+    {
+        if (n % 2 == 0)
+        {
+            return n == 2;
+        }
+        for (uint d = 3; d * d <= n; d += 2)
         {
             if (n % d == 0)
             {

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from types import BuiltinFunctionType as _BuiltinType, FunctionType as _FunctionType
 import struct
 import sys
 import time
@@ -87,6 +88,7 @@ def _error_frame(task_id: int, exc: BaseException, kind: str, index, pickled_ok:
 class _Worker:
     def __init__(self) -> None:
         self._targets: dict[str, object] = {}
+        self._funcs: dict[bytes, object] = {}
 
     # -- INIT ---------------------------------------------------------------
     def init(self, frame: list) -> None:
@@ -151,10 +153,28 @@ class _Worker:
             return self._task_msgpack(task_id, target, payload)
         raise ProtocolError(f"unknown TASK encoding {encoding!r}")
 
+    def _load_func(self, data: bytes):
+        """Unpickles a job's callable; module-level functions and builtins (found by reference,
+        so one shared object anyway) are remembered, anything that might carry state is not."""
+        cache = self._funcs
+        func = cache.get(data)
+        if func is not None:
+            return func
+        func = pickle.loads(data)
+        if type(func) in (_FunctionType, _BuiltinType) and "<" not in getattr(func, "__qualname__", "<"):
+            mod = sys.modules.get(getattr(func, "__module__", None) or "")
+            if mod is not None and getattr(mod, func.__qualname__, None) is func:
+                if len(cache) >= 256:
+                    cache.clear()
+                cache[data] = func
+        return func
+
     def _task_pickle(self, task_id: int, payload: bytes) -> bytes:
         t0 = _perf_ns()
         try:
             func, calls, star, kwargs = pickle.loads(payload)
+            if type(func) is bytes:  # the callable, pickled once per job by the caller
+                func = self._load_func(func)
         except Exception as e:  # the task did not unpickle here: report it as an args error
             return _error_frame(task_id, e, "args", None, True)
         del payload

@@ -64,7 +64,7 @@ def ThreadPool(*args, **kwargs):  # noqa: N802 - stdlib name
 class _Codec:
     """How one job's chunks are encoded and decoded (pickle for Python, msgpack for .NET)."""
 
-    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value")
+    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value", "func_bytes")
 
     def __init__(self, func, star: bool, kwargs) -> None:
         self.star = star
@@ -76,6 +76,7 @@ class _Codec:
         else:
             self.kind, self.encoding, self.target = "python", 0, None
             self.func, self.kwargs = func, (kwargs or None)
+            self.func_bytes = None  # the callable pickled once per job, not once per chunk
             # A function of an interactive __main__ (REPL, python -c) cannot be found by
             # reference in a worker: send it by value with cloudpickle when available.
             main = sys.modules.get("__main__")
@@ -92,7 +93,10 @@ class _Codec:
                     pass
                 else:
                     return cloudpickle.dumps(task, 5), len(calls)
-            return _frames.dumps(task), len(calls)
+            fb = self.func_bytes
+            if fb is None:
+                fb = self.func_bytes = _frames.dumps(self.func)
+            return _frames.dumps((fb, calls, self.star, self.kwargs)), len(calls)
         if self.star:
             rows = [list(a) for a in calls]
         else:

@@ -42,6 +42,19 @@ def _library_path() -> str:
     return os.environ.get("DOTBRIDGE_LIB") or os.path.join(_PKG_DIR, "_bin", "libdotbridge.so")
 
 
+def call1_in_steps(pool, kind: str, encoding: int, target, payload: bytes, count: int, timeout=None):
+    """``call1`` through the general job calls (an older library without ``db_call1``, or a
+    test double): submit, wait, take the one result, release."""
+    job = pool.submit(kind, encoding, target, [(payload, count)], failfast=True)
+    try:
+        if not pool.wait(job, timeout):
+            pool.cancel(job)
+            raise TimeoutError
+        return pool.results(job)[0]
+    finally:
+        pool.release(job)
+
+
 def default_dotnet_worker() -> list:
     """The .NET worker's argv prefix: env DOTBRIDGE_WORKER, else the published apphost."""
     env = os.environ.get("DOTBRIDGE_WORKER")
@@ -208,14 +221,7 @@ class NativePool:
         """One chunk, start to finish, in one call (the ``apply`` fast path): submit, wait, take
         its result, release. Returns ``(status, payload)``; raises TimeoutError on timeout."""
         if self._call1 is None:
-            job = self.submit(kind, encoding, target, [(payload, count)], failfast=True)
-            try:
-                if not self.wait(job, timeout):
-                    self.cancel(job)
-                    raise TimeoutError
-                return self.results(job)[0]
-            finally:
-                self.release(job)
+            return call1_in_steps(self, kind, encoding, target, payload, count, timeout)
         t = target.encode() if target is not None else None
         _, buf, n, status = self._cells()
         payload = bytes(payload)

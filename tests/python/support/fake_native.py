@@ -20,6 +20,7 @@ import time
 import msgpack
 
 from dotbridge import _frames
+from dotbridge._native import call1_in_steps
 
 OK, ERROR, CRASHED, CANCELLED, BROKEN = 0, 1, 2, 3, 4
 
@@ -192,14 +193,7 @@ class FakeNativePool:
         return job_id
 
     def call1(self, kind, encoding, target, payload, count, timeout=None):
-        job = self.submit(kind, encoding, target, [(payload, count)], failfast=True)
-        try:
-            if not self.wait(job, timeout):
-                self.cancel(job)
-                raise TimeoutError
-            return self.results(job)[0]
-        finally:
-            self.release(job)
+        return call1_in_steps(self, kind, encoding, target, payload, count, timeout)
 
     def open_job(self, kind, encoding, target, *, ordered=True, notify=False, failfast=False) -> int:
         if self._state != "running":

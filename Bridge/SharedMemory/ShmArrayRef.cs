@@ -241,7 +241,11 @@ public sealed class ShmArrayRef
         try
         {
             segment.CheckRange<T>(ByteOffset, length);
-            return new OwningSegmentMemoryManager<T>(segment, ByteOffset, length).Memory;
+            // The enclosing ShmCallScope (the worker's call) closes the mapping when the call is over;
+            // outside a scope it lives until the process exits (no finalizer: a span taken from the
+            // memory would not keep it alive, CA2015).
+            ShmCallScope.Track(segment);
+            return new SegmentMemoryManager<T>(segment, ByteOffset, length).Memory;
         }
         catch
         {

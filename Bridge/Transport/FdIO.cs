@@ -12,27 +12,13 @@ internal static unsafe class FdIO
     /// <exception cref="IOException">write failed (EPIPE: the reader is gone).</exception>
     public static void WriteAll(int fd, ReadOnlySpan<byte> data)
     {
-        fixed (byte* p = data)
+        // The write loop is WriteNonBlocking's; on a blocking fd it only stops short at EAGAIN
+        // (an O_NONBLOCK fd that is full), and then we wait until it takes more.
+        int off = WriteNonBlocking(fd, data);
+        while (off < data.Length)
         {
-            int off = 0;
-            while (off < data.Length)
-            {
-                nint n = Libc.Write(fd, p + off, data.Length - off);
-                if (n >= 0)
-                {
-                    off += (int)n;
-                    continue;
-                }
-                int e = Libc.Errno;
-                if (e == Libc.EINTR)
-                    continue;
-                if (e == Libc.EAGAIN)
-                {
-                    WaitFd(fd, Libc.POLLOUT, -1);
-                    continue;
-                }
-                throw new IOException($"write to fd {fd} failed: {Libc.Describe(e)}", e);
-            }
+            WaitFd(fd, Libc.POLLOUT, -1);
+            off += WriteNonBlocking(fd, data[off..]);
         }
     }
 

@@ -95,7 +95,7 @@ def kill_round(kind: str, api: str, seed: int, n: int = 24) -> dict:
     try:
         if expect is None:  # reference results from an undisturbed run
             expect = pool.map(func, args, chunksize=1)
-        _killer(rng, lambda: _worker_pids(pool, kind), stop, counter)
+        killers = [_killer(rng, lambda: _worker_pids(pool, kind), stop, counter)]
         outcomes = {}
         deadline = time.monotonic() + T
         if api == "map":
@@ -130,7 +130,7 @@ def kill_round(kind: str, api: str, seed: int, n: int = 24) -> dict:
                 ex = ProcessPoolExecutor(2)
                 try:
                     handles = [ex.submit(func, a) for a in args]
-                    _killer(rng, lambda: _executor_pids(ex, kind), stop, counter)
+                    killers.append(_killer(rng, lambda: _executor_pids(ex, kind), stop, counter))
                     for i, h in enumerate(handles):
                         try:
                             outcomes[i] = ("ok", h.result(max(0.1, deadline - time.monotonic())))
@@ -151,6 +151,8 @@ def kill_round(kind: str, api: str, seed: int, n: int = 24) -> dict:
                 except Exception as e:  # clear error for that task
                     outcomes[i] = ("err", e)
         stop.set()
+        for k in killers:  # a kill already under way must land before "the pool keeps serving" is checked
+            k.join(5)
         for i in range(n):
             o = outcomes.get(i)
             if o is None:

@@ -45,24 +45,23 @@ def ranges(limit: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + step, limit)) for lo in range(0, limit, step)]
 
 
-def run_stdlib(work) -> tuple[int, float, float]:
+def timed_starmap(make_pool, func, work) -> tuple[int, float, float]:
+    """Sum of ``starmap(func, work)`` on a fresh pool: (answer, compute seconds, with start-up seconds)."""
     t0 = time.perf_counter()
-    with multiprocessing.Pool(2) as pool:
+    with make_pool(2) as pool:
         t1 = time.perf_counter()
-        total = sum(pool.starmap(count_primes, work, chunksize=1))
+        total = sum(pool.starmap(func, work, chunksize=1))
         t2 = time.perf_counter()
     return total, t2 - t1, t2 - t0
+
+
+def run_stdlib(work) -> tuple[int, float, float]:
+    return timed_starmap(multiprocessing.Pool, count_primes, work)
 
 
 def run_dotbridge(work) -> tuple[int, float, float]:
     import dotbridge
-    count = dotbridge.dotnet.method("Bridge.Samples.Primes.Count")
-    t0 = time.perf_counter()
-    with dotbridge.Pool(2) as pool:
-        t1 = time.perf_counter()
-        total = sum(pool.starmap(count, work, chunksize=1))
-        t2 = time.perf_counter()
-    return total, t2 - t1, t2 - t0
+    return timed_starmap(dotbridge.Pool, dotbridge.dotnet.method("Bridge.Samples.Primes.Count"), work)
 
 
 # --- HOOK(inline): the inline C# kernel part (helper "inline"; code in scripts/_inline.py) ---
@@ -90,27 +89,21 @@ def main(argv=None) -> int:
         answers["stdlib"], times["stdlib"] = n, compute
         print(f"{n:,} primes in {compute:.2f} s (with pool start-up {wall:.2f} s)", flush=True)
 
-    print("  (b) dotbridge.Pool(2), C# Bridge.Samples.Primes.Count ...", end=" ", flush=True)
-    try:
-        n, compute, wall = run_dotbridge(work)
-    except Exception as e:  # report and fail: the demo must not pretend
-        print(f"FAILED: {type(e).__name__}: {e}")
-        return 1
-    answers["dotbridge"], times["dotbridge"] = n, compute
-    print(f"{n:,} primes in {compute:.3f} s (with pool start-up {wall:.2f} s)", flush=True)
-
-    # --- HOOK(inline): (c) the same loop as inline C#, compiled once (later runs: cached) ---
-    print("  (c) dotbridge.Pool(2), inline C# from dotbridge.dotnet.compile ...", end=" ", flush=True)
-    try:
-        n, compute, wall = run_inline(work)
-    except Exception as e:  # report and fail: the demo must not pretend
-        print(f"FAILED: {type(e).__name__}: {e}")
-        return 1
-    from _inline import describe_last_compile
-    answers["inline"], times["inline"] = n, compute
-    print(f"{n:,} primes in {compute:.3f} s (kernel {describe_last_compile()}; "
-          f"with compile and pool start-up {wall:.2f} s)", flush=True)
-    # -------------------------------------------------------------------------------------
+    for key, label, run in (("dotbridge", "(b) dotbridge.Pool(2), C# Bridge.Samples.Primes.Count", run_dotbridge),
+                            ("inline", "(c) dotbridge.Pool(2), inline C# from dotbridge.dotnet.compile", run_inline)):
+        print(f"  {label} ...", end=" ", flush=True)
+        try:
+            n, compute, wall = run(work)
+        except Exception as e:  # report and fail: the demo must not pretend
+            print(f"FAILED: {type(e).__name__}: {e}")
+            return 1
+        answers[key], times[key] = n, compute
+        if key == "inline":  # HOOK(inline): the kernel is compiled once, later runs use the cache
+            from _inline import describe_last_compile
+            extra = f"kernel {describe_last_compile()}; with compile and pool start-up"
+        else:
+            extra = "with pool start-up"
+        print(f"{n:,} primes in {compute:.3f} s ({extra} {wall:.2f} s)", flush=True)
 
     ok = len(set(answers.values())) == 1
     if args.limit in KNOWN and any(v != KNOWN[args.limit] for v in answers.values()):

@@ -1,8 +1,10 @@
+using Bridge.Internal;
+
 namespace Bridge;
 
 /// <summary>
 /// Python's <c>multiprocessing.Event</c> / <c>dotbridge.Event</c> seen from .NET: the stdlib's own algorithm
-/// (a Condition made of a lock and three semaphores, plus a flag semaphore) over the same five named
+/// (a <see cref="SharedCondition"/> over a plain lock, plus a flag semaphore) over the same five named
 /// semaphores, so Python and .NET processes set, clear and wait on one event.
 /// </summary>
 /// <remarks>
@@ -13,15 +15,13 @@ namespace Bridge;
 public sealed class SharedEvent : IDisposable
 {
     private const string Prefix = "dotbridge.event:v1";
-    private readonly SharedSemaphore _lock;
-    private readonly SharedSemaphore _sleeping;
-    private readonly SharedSemaphore _woken;
-    private readonly SharedSemaphore _wait;
+    private readonly SharedCondition _cond;
     private readonly SharedSemaphore _flag;
 
-    private SharedEvent(SharedSemaphore[] parts)
+    private SharedEvent(SharedCondition cond, SharedSemaphore flag)
     {
-        (_lock, _sleeping, _woken, _wait, _flag) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+        _cond = cond;
+        _flag = flag;
     }
 
     /// <summary>Opens the event a Python <c>dotbridge.Event().descriptor</c> describes.</summary>
@@ -29,41 +29,17 @@ public sealed class SharedEvent : IDisposable
     /// <exception cref="FileNotFoundException">A semaphore no longer exists.</exception>
     public static SharedEvent Open(string descriptor)
     {
-        ArgumentNullException.ThrowIfNull(descriptor);
-        var parts = descriptor.Split(';');
-        if (parts[0] != Prefix)
-        {
-            throw new FormatException($"not a dotbridge event descriptor: '{descriptor}'");
-        }
-        var fields = new Dictionary<string, string>();
-        foreach (var part in parts.AsSpan(1))
-        {
-            int eq = part.IndexOf('=');
-            if (eq > 0)
-            {
-                fields[part[..eq]] = part[(eq + 1)..];
-            }
-        }
-        string[] keys = ["lock", "sleeping", "woken", "wait", "flag"];
-        var opened = new List<SharedSemaphore>();
+        var fields = SyncDescriptor.Parse(descriptor, Prefix, "event");
+        string flagName = SyncDescriptor.Required(fields, "flag", descriptor, "event");
+        fields["lockkind"] = "lock"; // the stdlib's Event: Condition(Lock())
+        var cond = SharedCondition.OpenFields(fields, descriptor, "event");
         try
         {
-            foreach (var key in keys)
-            {
-                if (!fields.TryGetValue(key, out var name))
-                {
-                    throw new FormatException($"event descriptor lacks '{key}': '{descriptor}'");
-                }
-                opened.Add(SharedSemaphore.Open(name, key == "lock" ? 1 : int.MaxValue));
-            }
-            return new SharedEvent([.. opened]);
+            return new SharedEvent(cond, SharedSemaphore.Open(flagName));
         }
         catch
         {
-            foreach (var s in opened)
-            {
-                s.Dispose();
-            }
+            cond.Dispose();
             throw;
         }
     }
@@ -73,7 +49,7 @@ public sealed class SharedEvent : IDisposable
     {
         get
         {
-            using var held = Hold();
+            using var held = _cond.EnterScope();
             if (_flag.Wait(TimeSpan.Zero))
             {
                 _flag.Release();
@@ -86,16 +62,16 @@ public sealed class SharedEvent : IDisposable
     /// <summary>Sets the flag and wakes every waiter in every process.</summary>
     public void Set()
     {
-        using var held = Hold();
+        using var held = _cond.EnterScope();
         _flag.Wait(TimeSpan.Zero);
         _flag.Release();
-        NotifyAll();
+        _cond.NotifyAll();
     }
 
     /// <summary>Clears the flag.</summary>
     public void Clear()
     {
-        using var held = Hold();
+        using var held = _cond.EnterScope();
         _flag.Wait(TimeSpan.Zero);
     }
 
@@ -103,23 +79,14 @@ public sealed class SharedEvent : IDisposable
     /// <returns>True if the flag is set.</returns>
     public bool Wait(TimeSpan timeout)
     {
-        using var held = Hold();
+        using var held = _cond.EnterScope();
         if (_flag.Wait(TimeSpan.Zero))
         {
             _flag.Release();
-            return true;
         }
-        // Condition.wait: announce the sleeper, drop the lock, sleep, announce the wake-up, retake the lock.
-        _sleeping.Release();
-        _lock.Release();
-        try
+        else
         {
-            _wait.Wait(timeout);
-        }
-        finally
-        {
-            _woken.Release();
-            _lock.Wait();
+            _cond.Wait(timeout);
         }
         if (_flag.Wait(TimeSpan.Zero))
         {
@@ -132,49 +99,7 @@ public sealed class SharedEvent : IDisposable
     /// <summary>Closes the semaphore handles. Idempotent.</summary>
     public void Dispose()
     {
-        foreach (var s in new[] { _lock, _sleeping, _woken, _wait, _flag })
-        {
-            s.Dispose();
-        }
-    }
-
-    private Held Hold()
-    {
-        _lock.Wait();
-        return new Held(_lock);
-    }
-
-    // Condition.notify_all, as multiprocessing.synchronize.Condition.notify does it (caller holds the lock).
-    private void NotifyAll()
-    {
-        while (_woken.Wait(TimeSpan.Zero))
-        {
-            _sleeping.Wait(TimeSpan.Zero);
-        }
-        int sleepers = 0;
-        while (_sleeping.Wait(TimeSpan.Zero))
-        {
-            _wait.Release();
-            sleepers++;
-        }
-        if (sleepers > 0)
-        {
-            for (int i = 0; i < sleepers; i++)
-            {
-                _woken.Wait();
-            }
-            while (_wait.Wait(TimeSpan.Zero))
-            {
-            }
-        }
-    }
-
-    private readonly struct Held : IDisposable
-    {
-        private readonly SharedSemaphore _semaphore;
-
-        public Held(SharedSemaphore semaphore) => _semaphore = semaphore;
-
-        public void Dispose() => _semaphore.Release();
+        _cond.Dispose();
+        _flag.Dispose();
     }
 }

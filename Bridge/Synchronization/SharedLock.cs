@@ -10,6 +10,12 @@ public sealed class SharedLock : IDisposable
 {
     private readonly SharedSemaphore _semaphore;
 
+    // Python's SemLock keeps these for every kind (semaphore.c: count, last_tid); Condition.wait and
+    // notify check them (_is_mine, _count): acquisitions minus releases through this object, and
+    // the thread that acquired last.
+    private int _count;
+    private int _lastThread;
+
     private SharedLock(SharedSemaphore semaphore) => _semaphore = semaphore;
 
     /// <summary>The name, with its leading slash (Python: <c>lock._semlock.name</c>, <c>dotbridge.Lock().name</c>).</summary>
@@ -32,12 +38,24 @@ public sealed class SharedLock : IDisposable
 
     /// <summary>Blocks until the lock is acquired.</summary>
     /// <exception cref="ObjectDisposedException">Disposed.</exception>
-    public void Acquire() => _semaphore.Wait();
+    public void Acquire()
+    {
+        _semaphore.Wait();
+        Acquired();
+    }
 
     /// <summary>Tries to acquire the lock within <paramref name="timeout"/> (zero: try once).</summary>
     /// <returns>True if acquired.</returns>
     /// <exception cref="ObjectDisposedException">Disposed.</exception>
-    public bool TryAcquire(TimeSpan timeout) => _semaphore.Wait(timeout);
+    public bool TryAcquire(TimeSpan timeout)
+    {
+        if (!_semaphore.Wait(timeout))
+        {
+            return false;
+        }
+        Acquired();
+        return true;
+    }
 
     /// <summary>Releases the lock.</summary>
     /// <exception cref="SynchronizationLockException">The lock was not held.</exception>
@@ -52,6 +70,19 @@ public sealed class SharedLock : IDisposable
         {
             throw new SynchronizationLockException($"lock '{Name}' released while not held", e);
         }
+        Interlocked.Decrement(ref _count);
+    }
+
+    /// <summary>Python's <c>SemLock._is_mine()</c>: acquired through this object, last by the current thread, and not released since.</summary>
+    internal bool IsMine => Volatile.Read(ref _count) > 0 && Volatile.Read(ref _lastThread) == Environment.CurrentManagedThreadId;
+
+    /// <summary>Python's <c>SemLock._count()</c>: acquisitions minus releases through this object.</summary>
+    internal int Count => Volatile.Read(ref _count);
+
+    private void Acquired()
+    {
+        Interlocked.Increment(ref _count);
+        Volatile.Write(ref _lastThread, Environment.CurrentManagedThreadId);
     }
 
     /// <summary>Acquires the lock and returns a scope whose <c>Dispose</c> releases it: <c>using (lk.EnterScope()) { … }</c>.</summary>

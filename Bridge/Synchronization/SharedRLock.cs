@@ -67,6 +67,12 @@ public sealed class SharedRLock : IDisposable
         }
     }
 
+    /// <summary>Python's <c>SemLock._count()</c>: how many times the owning thread holds the lock (0 when free).</summary>
+    internal int RecursionCount => _count;
+
+    /// <summary>True if this object created the lock (and so may <see cref="Unlink"/> it).</summary>
+    public bool IsOwner => _semaphore.IsOwner;
+
     /// <summary>Removes the name (creator only).</summary>
     /// <exception cref="InvalidOperationException">Not the creator.</exception>
     public void Unlink() => _semaphore.Unlink();

@@ -62,6 +62,31 @@ public static class SharedSyncFixtures
         }
     }
 
+    /// <summary>
+    /// Ping-pong with Python over one condition and a shared int (a <c>RawValue('i')</c> descriptor): waits for
+    /// an odd value, adds one, notifies; <paramref name="rounds"/> times. Returns the last value it wrote, or -1
+    /// if a wait timed out.
+    /// </summary>
+    public static int ConditionPingPong(string descriptor, string counterDescriptor, int rounds, int timeoutMs)
+    {
+        using var cond = SharedCondition.Open(descriptor);
+        using var counter = SharedValue<int>.Open(counterDescriptor);
+        int last = 0;
+        for (int i = 0; i < rounds; i++)
+        {
+            using (cond.EnterScope())
+            {
+                if (!cond.WaitFor(() => counter.Raw % 2 == 1, TimeSpan.FromMilliseconds(timeoutMs)))
+                {
+                    return -1;
+                }
+                last = ++counter.Raw;
+                cond.NotifyAll();
+            }
+        }
+        return last;
+    }
+
     /// <summary>One party's <c>Wait</c> on the barrier: its arrival index, or -1 if the barrier was or became broken.</summary>
     public static int BarrierWait(string descriptor, int timeoutMs)
     {

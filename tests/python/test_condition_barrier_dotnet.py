@@ -114,7 +114,8 @@ def net():
     import dotbridge
     pool = dotbridge.Pool(1)
     methods = {name: dotbridge.dotnet.method(f"{FIXTURES}.{name}", assembly=asm)
-               for name in ("ConditionNotify", "ConditionWait", "ConditionWaitFor", "BarrierWait", "BarrierAbortWhenWaiting")}
+               for name in ("ConditionNotify", "ConditionWait", "ConditionWaitFor", "ConditionPingPong",
+                            "BarrierWait", "BarrierAbortWhenWaiting")}
     yield pool, methods
     pool.terminate()
 
@@ -163,6 +164,25 @@ def test_dotnet_wait_for_sees_a_value_python_sets(net):
         flag.value = 42
         cond.notify_all()
     assert r.get(30) == 42
+
+
+@needs_dotnet
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("recursive", [True, False])
+def test_python_and_dotnet_take_turns_on_one_condition(net, recursive):
+    pool, m = net
+    cond = sy.Condition() if recursive else sy.Condition(sy.Lock())
+    counter = sharedctypes.RawValue("i", 0)
+    rounds = 300
+    r = pool.apply_async(m["ConditionPingPong"], (cond.descriptor, sharedctypes.descriptor(counter), rounds, 20_000))
+    for _ in range(rounds):
+        with cond:
+            assert cond.wait_for(lambda: counter.value % 2 == 0, 20)
+            counter.value += 1
+            cond.notify_all()
+    assert r.get(30) == 2 * rounds
+    with cond:
+        assert counter.value == 2 * rounds
 
 
 @needs_dotnet

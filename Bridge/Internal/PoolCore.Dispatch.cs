@@ -224,6 +224,11 @@ internal sealed partial class PoolCore
     private void SpawnLocked(KindState k)
     {
         int id = ++k.NextWorkerId;
+        if (k.Kind == WorkerKind.Python && Options.PythonHost is { } host)
+        {
+            StartHostedLocked(k, id, host);
+            return;
+        }
         var argv = new List<string>();
         var env = new Dictionary<string, string>(Options.Env) { ["DOTBRIDGE_FDS"] = "3,4", ["DOTBRIDGE_WORKER_ID"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         if (k.Kind == WorkerKind.Python)
@@ -252,6 +257,44 @@ internal sealed partial class PoolCore
             return;
         }
         var w = new WorkerProcess(this, k, id, p);
+        k.Workers.Add(w);
+        _liveWorkers++;
+        w.Tasks.Send(_initFrames[(int)k.Kind]);
+        w.Start();
+    }
+
+    /// <summary>Asks the host to run a Python worker in-process (interpreter workers) over two fresh pipes.</summary>
+    private void StartHostedLocked(KindState k, int id, IWorkerHost host)
+    {
+        (int TaskWrite, int TaskRead, int ResultRead, int ResultWrite) fds;
+        try
+        {
+            fds = HostedPipes.Create();
+        }
+        catch (SpawnException e)
+        {
+            BreakKindLocked(k, ErrorBytes("dotbridge.BrokenProcessPool", e.Message));
+            return;
+        }
+        long handle;
+        try
+        {
+            handle = host.Start(id, fds.TaskRead, fds.ResultWrite);
+        }
+        catch (Exception) // the host's failure breaks the kind (BROKEN), as a failed spawn does
+        {
+            handle = 0;
+        }
+        if (handle <= 0)
+        {
+            FdIO.CloseQuietly(fds.TaskRead);
+            FdIO.CloseQuietly(fds.ResultWrite);
+            FdIO.CloseQuietly(fds.TaskWrite);
+            FdIO.CloseQuietly(fds.ResultRead);
+            BreakKindLocked(k, ErrorBytes("dotbridge.BrokenProcessPool", "the host could not start an interpreter worker (its error went to stderr)"));
+            return;
+        }
+        var w = new WorkerProcess(this, k, id, Environment.ProcessId, fds.TaskWrite, fds.ResultRead, host, handle);
         k.Workers.Add(w);
         _liveWorkers++;
         w.Tasks.Send(_initFrames[(int)k.Kind]);
@@ -413,15 +456,15 @@ internal sealed partial class PoolCore
                 if (w.Fatal is not null || k.StartFailures >= Options.MaxStartFailures)
                 {
                     BreakKindLocked(k, w.Fatal ?? ErrorBytes("dotbridge.BrokenProcessPool",
-                        $"{k.Kind} worker process {w.Pid} exited with {how} before it started" + (w.ProtocolError is null ? "" : $" ({w.ProtocolError})"),
+                        $"{k.Kind} {w.Describe} exited with {how} before it started" + (w.ProtocolError is null ? "" : $" ({w.ProtocolError})"),
                         exitCode, w.Pid));
                 }
             }
             if (w.InFlight.Count > 0)
             {
-                string msg = $"worker process {w.Pid} died with {how} while running a task";
+                string msg = $"{w.Describe} died with {how} while running a task";
                 if (w.ProtocolError is not null)
-                    msg = $"worker process {w.Pid} broke the protocol ({w.ProtocolError}) and was killed ({how})";
+                    msg = $"{w.Describe} broke the protocol ({w.ProtocolError}) and was killed ({how})";
                 else if (w.Fatal is not null)
                     msg += $" (FATAL: {SafeMessage(w.Fatal)})";
                 var map = ErrorBytes("dotbridge.WorkerCrashedError", msg, exitCode ?? 0, w.Pid);

@@ -501,13 +501,13 @@ internal sealed partial class PoolCore : IDisposable
                     if (!WaitLocked(deadline))
                         break;
                 }
-                if (_liveWorkers == 0 || !killAfter)
-                    return;
+                if (_liveWorkers == 0 || !killAfter || LiveProcessesLocked() == 0)
+                    return; // in-process (interpreter) workers cannot be killed: they end after their current task
                 foreach (var k in _kinds)
                     foreach (var w in k.Workers)
                         w.Signal(Transport.Libc.SIGKILL);
                 deadline = Deadline(TimeSpan.FromSeconds(5));
-                while (_liveWorkers > 0)
+                while (LiveProcessesLocked() > 0)
                 {
                     if (!WaitLocked(deadline))
                         break;
@@ -518,6 +518,16 @@ internal sealed partial class PoolCore : IDisposable
                 _waiters--;
             }
         }
+    }
+
+    private int LiveProcessesLocked()
+    {
+        int n = 0;
+        foreach (var k in _kinds)
+            foreach (var w in k.Workers)
+                if (w.Host is null && w.State != WorkerState.Dead)
+                    n++;
+        return n;
     }
 
     // ---- waiting helpers ---------------------------------------------------------------------

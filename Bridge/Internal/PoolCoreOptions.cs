@@ -31,4 +31,6 @@ internal sealed class PoolCoreOptions
     public IReadOnlyList<string> Assemblies { get; set; } = [];
     /// <summary>Consecutive start failures (exit before HELLO) of a kind before it is BROKEN.</summary>
     public int MaxStartFailures { get; set; } = 3;
+    /// <summary>Starts Python workers in-process (interpreter workers) instead of spawning processes (null: spawn).</summary>
+    public IWorkerHost? PythonHost { get; set; }
 }

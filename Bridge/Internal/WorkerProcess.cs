@@ -30,18 +30,34 @@ internal sealed class WorkerProcess
     private readonly Thread _reader;
 
     public WorkerProcess(PoolCore pool, KindState kind, int id, SpawnedProcess p)
+        : this(pool, kind, id, p.Pid, p.TaskFd, p.ResultFd, null, 0)
+    {
+    }
+
+    /// <summary>A worker the host runs in this process (<paramref name="host"/> not null): no pid of its own, never signalled.</summary>
+    public WorkerProcess(PoolCore pool, KindState kind, int id, int pid, int taskFd, int resultFd, IWorkerHost? host, long handle)
     {
         _pool = pool;
         Kind = kind;
         Id = id;
-        Pid = p.Pid;
-        _resultFd = p.ResultFd;
-        Tasks = new TaskPipe(p.TaskFd, $"{kind.Kind}-{p.Pid}");
+        Pid = pid;
+        Host = host;
+        Handle = handle;
+        _resultFd = resultFd;
+        string name = host is null ? $"{kind.Kind}-{pid}" : $"{kind.Kind}-interp-{id}";
+        Tasks = new TaskPipe(taskFd, name);
         using (ExecutionContext.SuppressFlow())
         {
-            _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"dotbridge-reader-{p.Pid}" };
+            _reader = new Thread(ReadLoop) { IsBackground = true, Name = host is null ? $"dotbridge-reader-{pid}" : $"dotbridge-reader-interp-{id}" };
         }
     }
+
+    /// <summary>The host that runs this worker in-process (interpreter workers), or null for a worker process.</summary>
+    public IWorkerHost? Host { get; }
+    /// <summary>The host's handle of an in-process worker.</summary>
+    public long Handle { get; }
+    /// <summary>How messages name it: "worker process 123", or "interpreter worker 2 (in process 123)".</summary>
+    public string Describe => Host is null ? $"worker process {Pid}" : $"interpreter worker {Id} (in process {Pid})";
 
     public KindState Kind { get; }
     public int Id { get; }
@@ -84,9 +100,14 @@ internal sealed class WorkerProcess
         return sent;
     }
 
+    /// <summary>Signals a worker process; an in-process worker cannot be signalled: its task pipe is closed instead (it ends after its current task).</summary>
     public void Signal(int sig)
     {
-        if (State != WorkerState.Dead)
+        if (State == WorkerState.Dead)
+            return;
+        if (Host is not null)
+            Tasks.Close();
+        else
             Transport.Libc.Kill(Pid, sig);
     }
 
@@ -114,7 +135,10 @@ internal sealed class WorkerProcess
         if (error is not null)
         {
             ProtocolError = error;
-            Transport.Libc.Kill(Pid, Transport.Libc.SIGKILL);
+            if (Host is null)
+                Transport.Libc.Kill(Pid, Transport.Libc.SIGKILL);
+            else
+                Tasks.Close(); // EOF for it; its next write fails on the closed result pipe
         }
         FdIO.CloseQuietly(_resultFd);
         _pool.OnWorkerEof(this);
@@ -125,6 +149,8 @@ internal sealed class WorkerProcess
     /// <summary>Reaps the child after its result pipe ended: wait up to 2 s for it to exit by itself, then SIGKILL.</summary>
     private int? Reap()
     {
+        if (Host is not null)
+            return Host.TakeExitCode(Handle); // reported by the host before it closed the result pipe
         long deadline = Environment.TickCount64 + 2000;
         int sleep = 0;
         while (true)

@@ -47,6 +47,8 @@ namespace Bridge.Native;
 /// int   db_workers(int64 pool, int kind, uint8_t** buf, int64* len)  // msgpack [{pid, alive, tasks, ready}, ...]
 /// int   db_close(int64 pool)   int db_terminate(int64 pool)   int db_join(int64 pool, double timeout) // 0, 1 timeout
 /// int   db_info(int64 pool, uint8_t** buf, int64* len)             // msgpack map
+/// int   db_worker_exited(int64 handle, int code)  // interpreter workers: the host reports a worker's exit code
+///                                                   // (before closing its result pipe); see ABI.md "Interpreter workers"
 /// char* db_last_error(void)     // NUL-terminated UTF-8 or NULL; free with db_free
 /// void  db_free(void* p)
 /// </code>
@@ -473,6 +475,13 @@ public static unsafe class Exports
         {
             return Fail(e);
         }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "db_worker_exited", CallConvs = [typeof(CallConvCdecl)])]
+    public static int WorkerExited(long handle, int code)
+    {
+        NativeWorkerHost.Exited(handle, code);
+        return Ok;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "db_last_error", CallConvs = [typeof(CallConvCdecl)])]

@@ -56,6 +56,7 @@ internal static class NativeOptions
                     break;
                 }
                 case "assemblies": o.Assemblies = Strings(ref r); break;
+                case "interpreter_start": o.PythonHost = new NativeWorkerHost(r.ReadInt64()); break;
                 default: r.Skip(); break;
             }
         }

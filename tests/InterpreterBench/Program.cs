@@ -1,0 +1,252 @@
+// Interpreter workers (Bridge.InterpreterPool) against process workers (Bridge.ProcessPool) and one
+// in-process interpreter (Bridge.Interop): the figures of scripts/bench's "interp_*" rows. Last line: JSON.
+//
+//   dotnet run -c Release --project tests/InterpreterBench -- --python .venv/bin/python [--quick]
+//
+// Interpreter workers and the in-process interpreter load the Python 3.12+ library of
+// DOTBRIDGE_INTERP_LIBPYTHON, else pyenv's newest 3.13, else 3.12 (none: the JSON is {"skipped": ...}).
+// Process workers run --python (else DOTBRIDGE_PYTHON; it needs msgpack: the repo's .venv, Debian's 3.11).
+//
+// Start-up of a worker, the same definition for both kinds: from asking for it (constructing a pool of one
+// worker) until it is ready to run a task, i.e. until its first result (builtins.abs(-1)) is back in the
+// caller; the pool is disposed outside the timed part. Every Python is already loaded and one pool of each
+// kind has run before (as in a program that has started; the very first interpreter pool is reported apart).
+// Pools of 2, per worker: from construction until both workers have run a task (four tasks that each wait,
+// polling every 0.2 ms, until two distinct workers have checked in), divided by 2.
+using System.Diagnostics;
+using System.Text.Json;
+using Bridge;
+using Bridge.Interop;
+
+bool quick = args.Contains("--quick");
+var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10)).Token;
+
+string? lib = LibPython();
+string? why = null;
+// The executable beside the library (not DOTBRIDGE_PYTHON, which is the process workers' Python) gives sys.path.
+string? sibling = lib is null ? null : Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(lib))!, "bin", Path.GetFileNameWithoutExtension(lib)["lib".Length..]);
+var pythonOptions = new PythonOptions { LibraryPath = lib, Executable = File.Exists(sibling) ? sibling : null };
+if (lib is null || !InterpreterPool.IsSupported(pythonOptions, out why))
+{
+    string reason = lib is null ? "no Python 3.12+" : "no Python 3.12+ (" + why + ")";
+    Console.WriteLine(reason);
+    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["skipped"] = reason }));
+    return 0;
+}
+int pyArg = Array.IndexOf(args, "--python");
+string python = pyArg >= 0 && pyArg + 1 < args.Length ? args[pyArg + 1]
+    : Environment.GetEnvironmentVariable("DOTBRIDGE_PYTHON") is { Length: > 0 } p ? p : "python3";
+
+string dir = Directory.CreateTempSubdirectory("dotbridge-interp-bench-").FullName;
+try
+{
+    File.WriteAllText(Path.Combine(dir, "interp_bench.py"), """
+        def spin(n):
+            s = 0
+            for i in range(n):
+                s += i * i
+            return s
+
+
+        def meet(path, n=2):
+            import os, threading, time
+            me = f'{os.getpid()}-{threading.get_ident()}'
+            if not os.path.exists(os.path.join(path, me)):
+                open(os.path.join(path, me), 'w').close()
+            end = time.monotonic() + 20
+            while len(os.listdir(path)) < n:
+                if time.monotonic() > end:
+                    raise TimeoutError('the other worker never arrived')
+                time.sleep(0.0002)
+            return me
+        """);
+    var figures = new Dictionary<string, object>
+    {
+        ["python_interpreters"] = PythonRuntime.VersionString.Split(' ')[0],
+        ["python_processes"] = python,
+    };
+    InterpreterPoolOptions InterpOptions(int n) => new() { Interpreters = n, PythonPath = { dir } };
+    ProcessPoolOptions ProcOptions(int n) => new() { Processes = n, PythonExecutable = python, PythonPath = { dir } };
+
+    // ---- start-up of one worker
+    int rounds = quick ? 7 : 15;
+    var sw = Stopwatch.StartNew();
+    await using (var first = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1 }))
+    {
+        await first.ApplyAsync<long>("builtins:abs", [-1L], timeout);
+        figures["startup_first_interpreter_ms"] = Math.Round(sw.Elapsed.TotalMilliseconds, 2);
+    }
+    await using (var warm = new ProcessPool(ProcOptions(1)))
+    {
+        await warm.ApplyAsync<long>("builtins:abs", [-1L], timeout);
+    }
+    var interpStart = new List<double>();
+    var procStart = new List<double>();
+    for (int r = 0; r < rounds; r++)
+    {
+        interpStart.Add(await StartUpMs(() => new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1 }), (pool, ct) => pool.ApplyAsync<long>("builtins:abs", [-1L], ct)));
+        procStart.Add(await StartUpMs(() => new ProcessPool(ProcOptions(1)), (pool, ct) => pool.ApplyAsync<long>("builtins:abs", [-1L], ct)));
+    }
+    double si = Median(interpStart), sp = Median(procStart);
+    figures["startup_interpreter_ms"] = Math.Round(si, 2);
+    figures["startup_process_ms"] = Math.Round(sp, 2);
+    figures["startup_ratio"] = Math.Round(si / sp, 3);
+    Console.WriteLine($"start-up of one worker (pool of 1 + first result), median of {rounds}: interpreter {si:F2} ms | process {sp:F2} ms | ratio {si / sp:F3} (target <= 0.2); first interpreter pool of the process {figures["startup_first_interpreter_ms"]} ms");
+
+    // ---- start-up per worker, pools of 2
+    var interp2 = new List<double>();
+    var proc2 = new List<double>();
+    for (int r = 0; r < (quick ? 3 : 7); r++)
+    {
+        interp2.Add(await PairStartUpMs(() => new InterpreterPool(InterpOptions(2)), (pool, meet, ct) => pool.MapAsync<string, string>("interp_bench:meet", meet, 1, ct)));
+        proc2.Add(await PairStartUpMs(() => new ProcessPool(ProcOptions(2)), (pool, meet, ct) => pool.MapAsync<string, string>("interp_bench:meet", meet, 1, ct)));
+    }
+    double si2 = Median(interp2), sp2 = Median(proc2);
+    figures["startup2_interpreter_ms_per_worker"] = Math.Round(si2, 2);
+    figures["startup2_process_ms_per_worker"] = Math.Round(sp2, 2);
+    Console.WriteLine($"start-up per worker, pool of 2 (construction until both workers have run a task, / 2), median of {interp2.Count}: interpreter {si2:F2} ms | process {sp2:F2} ms | ratio {si2 / sp2:F3}");
+
+    // ---- per-task overhead: sequential ApplyAsync of a trivial builtin on 2 workers
+    int calls = quick ? 500 : 2000;
+    double perInterp, perProc;
+    await using (var pool = new InterpreterPool(InterpOptions(2)))
+    {
+        perInterp = await MedianMicroseconds(() => pool.ApplyAsync<long>("builtins:abs", [-1L], timeout), calls);
+    }
+    await using (var pool = new ProcessPool(ProcOptions(2)))
+    {
+        perProc = await MedianMicroseconds(() => pool.ApplyAsync<long>("builtins:abs", [-1L], timeout), calls);
+    }
+    figures["per_task_interpreter_us"] = Math.Round(perInterp, 1);
+    figures["per_task_process_us"] = Math.Round(perProc, 1);
+    Console.WriteLine($"per task (sequential ApplyAsync of builtins:abs, median of {calls}): interpreter workers {perInterp:F1} us | process workers {perProc:F1} us");
+
+    // ---- CPU-bound pure Python over many inputs
+    long n = 300_000;
+    var items = Enumerable.Repeat(n, quick ? 8 : 24).ToArray();
+    int cpuRounds = quick ? 1 : 3;
+    double inProc;
+    {
+        using (Gil.Acquire())
+        {
+            Py.AddToSysPath(dir);
+        }
+        var times = new List<double>();
+        for (int r = 0; r < cpuRounds; r++)
+        {
+            using var gil = Gil.Acquire();
+            using var module = Py.Import("interp_bench");
+            using var spin = module.GetAttr("spin");
+            var t = Stopwatch.StartNew();
+            foreach (long x in items) spin.Call<long>(x);
+            times.Add(t.Elapsed.TotalSeconds);
+        }
+        inProc = Median(times);
+    }
+    double twoInterp = await MapSeconds(() => new InterpreterPool(InterpOptions(2)), (pool, ct) => pool.MapAsync<long, long>("interp_bench:spin", items, 1, ct));
+    double twoProc = await MapSeconds(() => new ProcessPool(ProcOptions(2)), (pool, ct) => pool.MapAsync<long, long>("interp_bench:spin", items, 1, ct));
+    figures["cpu_items"] = items.Length;
+    figures["cpu_inprocess_s"] = Math.Round(inProc, 3);
+    figures["cpu_2_interpreters_s"] = Math.Round(twoInterp, 3);
+    figures["cpu_2_processes_s"] = Math.Round(twoProc, 3);
+    Console.WriteLine($"CPU-bound spin({n}) x {items.Length}, median of {cpuRounds}: 1 in-process interpreter {inProc:F3} s | 2 interpreter workers {twoInterp:F3} s ({inProc / twoInterp:F2}x, target >= 1.7x) | 2 process workers {twoProc:F3} s");
+    Console.WriteLine(JsonSerializer.Serialize(figures));
+    return 0;
+
+    async Task<double> StartUpMs<TPool>(Func<TPool> create, Func<TPool, CancellationToken, Task<long>> first) where TPool : IAsyncDisposable
+    {
+        var t = Stopwatch.StartNew();
+        var pool = create();
+        try
+        {
+            await first(pool, timeout);
+            return t.Elapsed.TotalMilliseconds;
+        }
+        finally
+        {
+            await pool.DisposeAsync();
+        }
+    }
+
+    // Four "meet" tasks that each return only once two distinct workers have registered in a fresh directory.
+    async Task<double> PairStartUpMs<TPool>(Func<TPool> create, Func<TPool, string[], CancellationToken, Task<string[]>> meet) where TPool : IAsyncDisposable
+    {
+        string rendezvous = Directory.CreateDirectory(Path.Combine(dir, "meet-" + Guid.NewGuid().ToString("N"))).FullName;
+        var t = Stopwatch.StartNew();
+        var pool = create();
+        try
+        {
+            var who = await meet(pool, [rendezvous, rendezvous, rendezvous, rendezvous], timeout);
+            double ms = t.Elapsed.TotalMilliseconds / 2;
+            if (who.Distinct().Count() != 2) throw new InvalidOperationException("the meet tasks did not run on two workers: " + string.Join(", ", who));
+            return ms;
+        }
+        finally
+        {
+            await pool.DisposeAsync();
+        }
+    }
+
+    async Task<double> MapSeconds<TPool>(Func<TPool> create, Func<TPool, CancellationToken, Task<long[]>> map) where TPool : IAsyncDisposable
+    {
+        var pool = create();
+        try
+        {
+            await map(pool, timeout); // warm-up: workers started, module imported
+            var times = new List<double>();
+            for (int r = 0; r < cpuRounds; r++)
+            {
+                var t = Stopwatch.StartNew();
+                await map(pool, timeout);
+                times.Add(t.Elapsed.TotalSeconds);
+            }
+            return Median(times);
+        }
+        finally
+        {
+            await pool.DisposeAsync();
+        }
+    }
+}
+finally
+{
+    Directory.Delete(dir, true);
+}
+
+static async Task<double> MedianMicroseconds(Func<Task<long>> call, int calls)
+{
+    for (int i = 0; i < 200; i++) await call();
+    var samples = new double[calls];
+    for (int i = 0; i < calls; i++)
+    {
+        long start = Stopwatch.GetTimestamp();
+        await call();
+        samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+    }
+    return Median([.. samples]);
+}
+
+static double Median(List<double> xs)
+{
+    xs.Sort();
+    return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
+}
+
+// The Python 3.12+ shared library to load (as tests/Bridge.Tests' InterpreterPoolTests.LibPython).
+static string? LibPython()
+{
+    string? env = Environment.GetEnvironmentVariable("DOTBRIDGE_INTERP_LIBPYTHON");
+    if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? env : null;
+    string root = Environment.GetEnvironmentVariable("PYENV_ROOT") is { Length: > 0 } r ? r : "/root/.pyenv";
+    string versions = Path.Combine(root, "versions");
+    if (!Directory.Exists(versions)) return null;
+    foreach (string minor in new[] { "3.13", "3.12" })
+    {
+        foreach (var v in Directory.GetDirectories(versions, minor + ".*").OrderDescending())
+        {
+            string so = Path.Combine(v, "lib", $"libpython{minor}.so");
+            if (File.Exists(so)) return so;
+        }
+    }
+    return null;
+}

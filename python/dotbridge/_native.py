@@ -9,6 +9,9 @@ Design notes:
   in C# before blocking.
 - Buffers the library hands out are copied with ``ctypes.string_at`` and
   freed with ``db_free`` at once.
+- Interpreter workers: the option ``interpreter_start`` (a C function pointer,
+  ``dotbridge.interpreters.start_function()``) makes the pool start its Python
+  workers in this process; ``db_worker_exited`` is the host's report.
 - Library: env ``DOTBRIDGE_LIB``, else ``<package>/_bin/libdotbridge.so``.
   .NET worker: env ``DOTBRIDGE_WORKER`` (argv prefix, shlex-split), else
   ``<package>/_bin/worker/Bridge worker``.
@@ -110,13 +113,14 @@ def load_library():
             "db_terminate": (i, [i64]),
             "db_join": (i, [i64, d]),
             "db_info": (i, [i64, _c_buf_p, _c_int64_p]),
+            "db_worker_exited": (i, [i64, i]),
             "db_last_error": (vp, []),
             "db_free": (None, [vp]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name, None)
-            if fn is None and name in ("db_call1", "db_next_batch"):  # an older library: apply takes the general path
-                continue
+            if fn is None and name in ("db_call1", "db_next_batch", "db_worker_exited"):
+                continue  # an older library: apply takes the general path; no interpreter workers
             fn.restype = res
             fn.argtypes = args
         _lib = lib

@@ -18,6 +18,10 @@ Design notes:
 
 Environment: ``DOTBRIDGE_FDS`` (default ``3,4``), ``DOTBRIDGE_WORKER_ID``
 (the N in the process name ``SpawnPoolWorker-N``; default the pid).
+
+Interpreter workers (``dotbridge.interpreters``) run the same loop in a sub-interpreter of the
+caller's process: :func:`serve_interpreter` on the two pipe fds the pool handed the host; no
+watchdog, stdin untouched, and an ImportError of a module that refuses sub-interpreters says so.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import msgpack
 from . import _frames
 from ._frames import ERROR, FATAL, HELLO, INIT, RESULT, STOP, TASK, ProtocolError
 
-__all__ = ["main", "serve"]
+__all__ = ["main", "serve", "serve_interpreter"]
 
 _HEADER = struct.Struct(">I")
 _READ_SIZE = 1 << 20
@@ -67,8 +71,35 @@ def _pack(array) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
+_worker_id: int | None = None  # set in interpreter workers (no DOTBRIDGE_WORKER_ID of their own)
+_in_interpreter = False
+
+
+def _explain(exc: BaseException) -> BaseException:
+    """In an interpreter worker: an ImportError of a module that refuses sub-interpreters (single-phase
+    init C extensions such as numpy's) gets a message naming the module and the way out. In place."""
+    if not _in_interpreter or not isinstance(exc, ImportError):
+        return exc
+    e, seen = exc, 0
+    while e is not None and seen < 16:
+        if isinstance(e, ImportError) and "subinterpreters" in str(e):
+            name = e.name
+            if not name:
+                words = str(e).split()
+                name = words[1] if len(words) > 1 else "?"
+            msg = (f"module {name!r} does not support sub-interpreters, so it cannot be imported in an "
+                   f"interpreter worker; run this callable in process workers (Pool(workers=\"processes\"), "
+                   f"the default) instead ({e})")
+            exc.msg = msg
+            exc.args = (msg,)
+            return exc
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return exc
+
+
 def _error_frame(task_id: int, exc: BaseException, kind: str, index, pickled_ok: bool) -> bytes:
     """An ERROR frame: the error map, plus the pickled exception (PICKLE tasks)."""
+    _explain(exc)
     emap = _frames.error_map(exc, kind, index)
     pickled = None
     if pickled_ok:
@@ -121,7 +152,7 @@ class _Worker:
     def _name_process() -> None:
         import multiprocessing.process as mpp
         proc = mpp.current_process()
-        n = os.environ.get("DOTBRIDGE_WORKER_ID") or str(os.getpid())
+        n = str(_worker_id) if _worker_id is not None else os.environ.get("DOTBRIDGE_WORKER_ID") or str(os.getpid())
         try:
             proc.name = f"SpawnPoolWorker-{n}"
         except (TypeError, AttributeError):  # pragma: no cover - name is a plain property
@@ -283,7 +314,7 @@ def serve(rfd: int, wfd: int) -> int:
                     try:
                         worker.init(frame)
                     except Exception as e:  # initializer failed: FATAL, then exit
-                        _write_all(wfd, _pack([FATAL, _frames.error_map(e, "raised")]))
+                        _write_all(wfd, _pack([FATAL, _frames.error_map(_explain(e), "raised")]))
                         return 1
                     initialized = True
                     out.append(_pack([HELLO, _frames.PROTOCOL_VERSION, "python", os.getpid()]))
@@ -306,6 +337,23 @@ def serve(rfd: int, wfd: int) -> int:
         if out:
             _write_all(wfd, b"".join(out) if len(out) > 1 else out[0])
             out.clear()
+
+
+def serve_interpreter(rfd: int, wfd: int, worker_id: int) -> int:
+    """The worker loop of an interpreter worker (run in a sub-interpreter by ``dotbridge.interpreters``):
+    :func:`serve` on the given fds; the exit code (0 also when the pool closed the result pipe)."""
+    global _worker_id, _in_interpreter
+    _worker_id, _in_interpreter = worker_id, True
+    try:
+        return serve(rfd, wfd)
+    except BrokenPipeError:
+        return 0  # the pool closed our result pipe: it is gone
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _stdin_to_devnull() -> None:

@@ -442,14 +442,18 @@ class Pool:
     """A process pool with the stdlib's API, run by the C# pool.
 
     Args:
-        processes: number of worker processes (default ``os.cpu_count()``).
+        processes: number of workers (default ``os.cpu_count()``).
         initializer: called as ``initializer(*initargs)`` in each Python worker.
         initargs: its arguments.
         maxtasksperchild: retire a worker after this many tasks (chunks).
         context: accepted for compatibility; dotbridge always spawns.
+        workers: ``"processes"`` (the default: Python worker processes) or ``"interpreters"``
+            (sub-interpreters with their own GIL in this process, Python 3.12+; see
+            :mod:`dotbridge.interpreters`). Same API and error mapping either way.
     Raises:
-        ValueError: processes < 1, or maxtasksperchild not a positive int.
+        ValueError: processes < 1, maxtasksperchild not a positive int, unknown ``workers``.
         TypeError: initializer not callable.
+        dotbridge.interpreters.InterpreterWorkersUnavailable: ``workers="interpreters"`` below 3.12.
     """
 
     _wrap_exception = True
@@ -468,10 +472,11 @@ class Pool:
         self._processes = 0
         self._ctx = context
         if workers != "processes":
-            # Hook owned by helper "interp": workers="interpreters" is the documented switch for
-            # interpreter workers; dotbridge.interpreters validates it and explains the decision.
+            # workers="interpreters": Python workers are sub-interpreters of this process, started by
+            # dotbridge.interpreters when the C# pool asks (Python 3.12+; it explains the limits).
             from .interpreters import check_workers
             check_workers(workers)
+        self._workers = workers
         if processes is None:
             processes = os.cpu_count() or 1
         if processes < 1:
@@ -497,7 +502,12 @@ class Pool:
             "prestart": list(self._prestart),
             "env": env,
         }
+        if workers == "interpreters":
+            from . import interpreters
+            options["interpreter_start"] = interpreters.start_function()
         self._native = NativePool(options)
+        if workers == "interpreters":
+            interpreters.register_pool(self._native)
         self._finalizer = weakref.finalize(self, _terminate_native, self._native)
         self._state = RUN
 

@@ -8,6 +8,11 @@ thread (holding the executor by weakref) waits on
 Difference from the stdlib: a worker that dies fails only the futures it was
 running, each with its own :class:`dotbridge.WorkerCrashedError`; the executor
 is not broken afterwards (the C# pool replaced the worker) and keeps serving.
+
+Interpreter workers (Python 3.12+, :mod:`dotbridge.interpreters`):
+``ProcessPoolExecutor(..., workers="interpreters")``, or
+:class:`InterpreterPoolExecutor` (the name Python 3.14's stdlib uses), which is
+the same executor with ``workers="interpreters"``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from concurrent.futures._base import PENDING, RUNNING
 from . import _frames
 from .pool import _Codec
 
-__all__ = ["ProcessPoolExecutor", "BrokenProcessPool", "WorkerCrashedError"]
+__all__ = ["ProcessPoolExecutor", "InterpreterPoolExecutor", "BrokenProcessPool", "WorkerCrashedError"]
 
 
 def __getattr__(name):
@@ -137,13 +142,17 @@ class ProcessPoolExecutor(Executor):
         initializer: called as ``initializer(*initargs)`` in each worker.
         initargs: its arguments.
         max_tasks_per_child: retire a worker after this many tasks.
+        workers: ``"processes"`` (the default) or ``"interpreters"`` (sub-interpreters with their
+            own GIL in this process, Python 3.12+; see :mod:`dotbridge.interpreters`).
     Raises:
-        ValueError: max_workers <= 0 or max_tasks_per_child < 1.
+        ValueError: max_workers <= 0 or max_tasks_per_child < 1, unknown ``workers``.
         TypeError: initializer not callable, max_tasks_per_child not an int.
+        dotbridge.interpreters.InterpreterWorkersUnavailable: ``workers="interpreters"`` below 3.12.
     """
 
     def __init__(self, max_workers: int | None = None, mp_context=None, initializer=None,
-                 initargs=(), *, max_tasks_per_child: int | None = None) -> None:
+                 initargs=(), *, max_tasks_per_child: int | None = None,
+                 workers: str = "processes") -> None:
         self._shutdown = True
         self._native = None
         self._pending: dict = {}
@@ -160,6 +169,9 @@ class ProcessPoolExecutor(Executor):
                 raise TypeError("max_tasks_per_child must be an integer")
             elif max_tasks_per_child <= 0:
                 raise ValueError("max_tasks_per_child must be >= 1")
+        if workers != "processes":
+            from .interpreters import check_workers
+            check_workers(workers)
         self._max_workers = max_workers
         self._mp_context = mp_context
         from ._native import NativePool
@@ -167,14 +179,20 @@ class ProcessPoolExecutor(Executor):
         from .pool import _PKG_PARENT
         env = {"PYTHONPATH": os.pathsep.join(
             [_PKG_PARENT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-        self._native = NativePool({
+        options = {
             "processes": max_workers,
             "python": spawn.get_executable(),
             "python_init": _frames.make_python_init(initializer, initargs),
             "maxtasksperchild": max_tasks_per_child,
             "prestart": [],
             "env": env,
-        })
+        }
+        if workers == "interpreters":
+            from . import interpreters
+            options["interpreter_start"] = interpreters.start_function()
+        self._native = NativePool(options)
+        if workers == "interpreters":
+            interpreters.register_pool(self._native)
         self._finalizer = weakref.finalize(self, _terminate_native, self._native)
         self._shutdown = False
 
@@ -253,6 +271,27 @@ class ProcessPoolExecutor(Executor):
             t = self._thread
             if t is not None:
                 t.join()
+
+
+class InterpreterPoolExecutor(ProcessPoolExecutor):
+    """:class:`ProcessPoolExecutor` with interpreter workers (``workers="interpreters"``, Python 3.12+).
+
+    The signature is Python 3.14's ``concurrent.futures.InterpreterPoolExecutor``'s (without ``shared``).
+
+    Args:
+        max_workers: number of interpreter workers (default ``os.cpu_count()``).
+        thread_name_prefix: accepted for compatibility (worker threads are ``dotbridge-interpreter-N``).
+        initializer: called as ``initializer(*initargs)`` in each worker.
+        initargs: its arguments.
+        max_tasks_per_child: replace a worker's interpreter after this many tasks.
+    Raises:
+        dotbridge.interpreters.InterpreterWorkersUnavailable: below Python 3.12.
+    """
+
+    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "", initializer=None,
+                 initargs=(), *, max_tasks_per_child: int | None = None) -> None:
+        super().__init__(max_workers, None, initializer, initargs,
+                         max_tasks_per_child=max_tasks_per_child, workers="interpreters")
 
 
 def _terminate_native(native) -> None:

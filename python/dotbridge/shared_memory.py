@@ -107,7 +107,10 @@ def _create(name: str | None, size: int) -> tuple[str, int]:
         return n, fd
 
 
-def _unlink_owned(slash_name: str) -> None:
+def _unlink_owned(slash_name: str, creator_pid: int | None = None) -> None:
+    """Unlink and untrack a segment this process created; a no-op in a forked child (``creator_pid`` differs)."""
+    if creator_pid is not None and os.getpid() != creator_pid:
+        return  # a fork child dropping (or exiting with) an inherited object: the parent still owns it
     try:
         _posixshmem.shm_unlink(slash_name)
     except FileNotFoundError:
@@ -246,7 +249,7 @@ def ndarray(shape, dtype="float64", *, name: str | None = None):
     finally:
         os.close(fd)
     resource_tracker.register("/" + n, "shared_memory")
-    weakref.finalize(mm, _unlink_owned, "/" + n)
+    weakref.finalize(mm, _unlink_owned, "/" + n, os.getpid())
     return np.ndarray(shape, dtype=dt, buffer=mm)
 
 

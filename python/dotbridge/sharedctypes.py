@@ -32,7 +32,7 @@ import _posixshmem
 from . import shared_memory as _shm
 from . import synchronize as _sync
 
-__all__ = ["RawValue", "RawArray", "Value", "Array", "synchronized", "descriptor", "open",
+__all__ = ["RawValue", "RawArray", "Value", "Array", "copy", "synchronized", "descriptor", "open",
            "Synchronized", "SynchronizedArray", "SynchronizedString"]
 
 typecode_to_type = dict(_sct.typecode_to_type)
@@ -42,14 +42,25 @@ for _code in "cbBhHiIlLqQfd?u":
     _type_to_typecode.setdefault(typecode_to_type[_code], _code)
 _type_to_typecode[ctypes.c_long] = "q" if ctypes.sizeof(ctypes.c_long) == 8 else "l"
 
-_subclasses: dict = {}
+_subclasses: dict = {}  # ctypes type -> its shared subclass
+_bases: dict = {}  # shared subclass -> the ctypes type
+
+
+def _simple_repr(obj):
+    # a subclass of a simple ctypes type would show "<c_int object at 0x...>"; the stdlib's RawValue shows c_int(2)
+    return f"{type(obj).__name__}({obj.value!r})"
 
 
 def _shared_type(base):
+    base = _bases.get(base, base)
     t = _subclasses.get(base)
     if t is None:
-        t = type(base.__name__, (base,), {"__reduce__": _reduce_raw, "__module__": __name__})
+        ns = {"__reduce__": _reduce_raw, "__module__": __name__}
+        if issubclass(base, ctypes._SimpleCData):
+            ns["__repr__"] = _simple_repr
+        t = type(base.__name__, (base,), ns)
         _subclasses[base] = t
+        _bases[t] = base
     return t
 
 
@@ -57,7 +68,7 @@ def _reduce_raw(obj):
     mm = obj._db_map
     if isinstance(obj, ctypes.Array):
         return _attach_raw, (mm.name, obj._type_, obj._length_)
-    return _attach_raw, (mm.name, type(obj).__mro__[1], None)
+    return _attach_raw, (mm.name, _bases[type(obj)], None)
 
 
 def _attach_raw(name: str, element, length):
@@ -83,7 +94,8 @@ def _new_value(type_):
     finally:
         os.close(fd)
     resource_tracker.register("/" + name, "shared_memory")
-    weakref.finalize(mm, _shm._unlink_owned, "/" + name)
+    # (the pid: a fork child that drops or exits with an inherited object must not unlink the parent's)
+    weakref.finalize(mm, _shm._unlink_owned, "/" + name, os.getpid())
     obj = _shared_type(type_).from_buffer(mm)
     obj._db_map = mm
     return obj
@@ -105,6 +117,13 @@ def RawArray(typecode_or_type, size_or_initializer):  # noqa: N802
     result = _new_value(type_ * len(size_or_initializer))
     result.__init__(*size_or_initializer)
     return result
+
+
+def copy(obj):
+    """A new raw shared object (its own segment) holding a copy of ctypes object ``obj``, as the stdlib's ``copy``."""
+    new = _new_value(_bases.get(type(obj), type(obj)))
+    ctypes.memmove(ctypes.addressof(new), ctypes.addressof(obj), ctypes.sizeof(new))
+    return new
 
 
 def _lock_for(lock):
@@ -153,6 +172,20 @@ class SynchronizedString(_PicklableSync, _sct.SynchronizedString):
     pass
 
 
+_struct_classes: dict = {}
+
+
+def _synchronized_struct_class(cls):
+    # as the stdlib's synchronized(): a SynchronizedBase subclass with one locked property per field
+    scls = _struct_classes.get(cls)
+    if scls is None:
+        props = {name: _sct.make_property(name) for name, *_ in cls._fields_}
+        props["__module__"] = __name__
+        scls = type("Synchronized" + cls.__name__, (_PicklableSync, _sct.SynchronizedBase), props)
+        _struct_classes[cls] = scls
+    return scls
+
+
 def synchronized(obj, lock=None, ctx=None):
     """Wrap a raw shared object with a lock (default: a new dotbridge RLock)."""
     assert not isinstance(obj, _sct.SynchronizedBase), "object already synchronized"
@@ -163,7 +196,7 @@ def synchronized(obj, lock=None, ctx=None):
         if obj._type_ is ctypes.c_char:
             return SynchronizedString(obj, lock)
         return SynchronizedArray(obj, lock)
-    raise TypeError(f"cannot synchronize {type(obj).__name__} (structures are not supported)")
+    return _synchronized_struct_class(type(obj))(obj, lock)
 
 
 def descriptor(obj) -> str:
@@ -184,7 +217,7 @@ def descriptor(obj) -> str:
     if isinstance(obj, ctypes.Array):
         element, length = obj._type_, obj._length_
     else:
-        element, length = type(obj).__mro__[1], 1
+        element, length = _bases.get(type(obj), type(obj)), 1
     code = _type_to_typecode.get(element)
     if code is None:
         raise TypeError(f"{element.__name__} has no sharedctypes typecode")

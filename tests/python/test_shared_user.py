@@ -1,0 +1,148 @@
+"""Shared state the way a user writes it (``import dotbridge as multiprocessing``): stdlib behaviour, edge cases, no leaks.
+
+Each test compares with what the stdlib does (or would do) for the same code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+
+import multiprocessing as std
+from multiprocessing import sharedctypes as std_sct
+
+import pytest
+
+import dotbridge as multiprocessing
+from dotbridge import shared_memory as db_shm
+from dotbridge import sharedctypes as db_sct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def _segment(obj) -> str:
+    m = re.search(r"segment=(db_[0-9a-f]{32})", db_sct.descriptor(obj))
+    assert m
+    return m.group(1)
+
+
+def _run(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a script in a fresh interpreter (this repo's python/ first on the path)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "python"), HERE, env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=HERE)
+
+
+class _Point(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double)]
+
+
+# --- sharedctypes: the stdlib's API ---------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.RawValue("i", 2),
+    lambda m: m.RawValue("d", 1.5),
+    lambda m: m.RawValue(ctypes.c_char, b"a"),
+    lambda m: m.Value("i", 7),
+    lambda m: m.Value("d", 0.25),
+])
+def test_repr_of_values_is_the_stdlibs(make):
+    # the stdlib shows c_int(2) / <Synchronized wrapper for c_int(7)>, never "<c_int object at 0x...>"
+    assert repr(make(multiprocessing)) == repr(make(std))
+
+
+def test_synchronized_structure_like_the_stdlib():
+    v = multiprocessing.Value(_Point, 1.0, 2.0)
+    assert (v.x, v.y) == (1.0, 2.0)
+    with v.get_lock():
+        v.x += 1
+    assert v.get_obj().x == 2.0
+    assert isinstance(v, std_sct.SynchronizedBase)
+    assert type(v).__name__ == type(std.Value(_Point, 1.0, 2.0)).__name__  # "Synchronized_Point"
+    w = pickle.loads(pickle.dumps(v))  # by name, like every dotbridge shared object
+    w.y = 5.0
+    assert v.y == 5.0
+    s = db_sct.synchronized(db_sct.RawValue(_Point, 3.0, 4.0))
+    assert s.y == 4.0
+    with pytest.raises(TypeError):
+        db_sct.descriptor(v)  # no typecode for .NET
+
+
+def test_copy_like_the_stdlib():
+    assert "copy" in db_sct.__all__
+    a = db_sct.RawArray("i", [1, 2, 3])
+    b = db_sct.copy(a)
+    assert b[:] == [1, 2, 3] and type(b) is type(a)
+    b[0] = 9
+    assert a[0] == 1  # a new segment, not the same memory
+    assert _segment(a) != _segment(b)
+    v = db_sct.copy(db_sct.RawValue("d", 2.5))
+    assert v.value == 2.5
+    assert pickle.loads(pickle.dumps(v)).value == 2.5
+
+
+def _drop_globals():
+    global _inherited
+    _inherited = None
+    gc.collect()
+
+
+_inherited = None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["Value", "RawArray", "ndarray"])
+def test_fork_child_dropping_an_inherited_object_does_not_unlink_it(kind):
+    # with the stdlib, a forked child may drop what it inherited; the parent's object keeps working
+    global _inherited
+    if kind == "Value":
+        _inherited = multiprocessing.Value("i", 1)
+        name = _segment(_inherited)
+    elif kind == "RawArray":
+        _inherited = multiprocessing.RawArray("d", 3)
+        name = _segment(_inherited)
+    else:
+        pytest.importorskip("numpy")
+        _inherited = db_shm.ndarray(4)
+        name = db_shm.segment_of(_inherited)[0]
+    try:
+        p = multiprocessing.get_context("fork").Process(target=_drop_globals)
+        p.start()
+        p.join(30)
+        assert p.exitcode == 0
+        assert os.path.exists("/dev/shm/" + name)
+    finally:
+        _inherited = None
+        gc.collect()
+    assert not os.path.exists("/dev/shm/" + name)  # the creator still unlinks it
+
+
+@pytest.mark.timeout(60)
+def test_os_fork_child_exiting_normally_does_not_unlink_the_parents_objects():
+    # a plain os.fork() child that exits normally runs atexit (weakref.finalize) handlers
+    r = _run("""
+        import os, sys
+        import dotbridge as multiprocessing
+        from dotbridge import shared_memory
+        v = multiprocessing.Value("i", 1)
+        a = multiprocessing.RawArray("d", 3)
+        n = shared_memory.ndarray(4)
+        if os.fork() == 0:
+            sys.exit(0)
+        os.wait()
+        v.value += 1
+        names = [multiprocessing.sharedctypes.descriptor(x).split(";")[1][8:] for x in (v, a)]
+        names.append(shared_memory.segment_of(n)[0])
+        print([os.path.exists("/dev/shm/" + x) for x in names])
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[True, True, True]"
+    assert "KeyError" not in r.stderr and "Traceback" not in r.stderr

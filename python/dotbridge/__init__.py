@@ -6,10 +6,11 @@ Python worker processes, ``dotbridge.dotnet.method(...)`` handles in .NET
 worker processes.
 
 ``Lock``/``RLock``/``Semaphore``/``BoundedSemaphore``/``Condition``/``Event``/
-``Barrier`` and ``Value``/``Array``/``RawValue``/``RawArray`` are dotbridge's
-own (``dotbridge.synchronize``, ``dotbridge.sharedctypes``: named, so .NET can
-open them and they pickle into any worker at any time). Names dotbridge does
-not implement itself (``Process``, ``Queue``, ``Manager``, ``Pipe``, ...) are
+``Barrier``, ``Value``/``Array``/``RawValue``/``RawArray`` and ``Queue``/
+``SimpleQueue``/``JoinableQueue`` are dotbridge's own (``dotbridge.synchronize``,
+``dotbridge.sharedctypes``, ``dotbridge.queues``: named, so .NET can open them
+and they pickle into any worker at any time). Names dotbridge does not
+implement itself (``Process``, ``Manager``, ``Pipe``, ...) are
 the stdlib's spawn-context objects, so scripts keep working. Importing dotbridge is cheap: the native library loads when the
 first ``Pool`` is created.
 """
@@ -62,6 +63,7 @@ _IMPL = {
     "Barrier": ".synchronize",
     "Value": ".sharedctypes", "Array": ".sharedctypes", "RawValue": ".sharedctypes",
     "RawArray": ".sharedctypes",
+    "Queue": ".queues", "SimpleQueue": ".queues", "JoinableQueue": ".queues",
 }
 
 

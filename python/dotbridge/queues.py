@@ -1,31 +1,221 @@
-"""``ValueQueue``: a multi-producer, multi-consumer queue of MessagePack values that
-Python processes *and* .NET code (``Bridge.Connections.ValueQueue``) put to and get from.
+"""Queues Python processes *and* .NET code share.
 
-``dotbridge.Queue``/``SimpleQueue``/``JoinableQueue`` stay the stdlib's (pickled values,
-Python only). A ValueQueue is one pipe (``os.pipe``, owned by the creating process) plus
-two cross-language locks (``dotbridge.Lock``: one for writers, one for readers); each
-item is one stdlib Connection message holding one MessagePack value (PROTOCOL.md
-"Values"). Other processes reach it by *path*: ``/proc/<owner pid>/fd/<n>`` of both pipe
-ends and the locks' semaphore names, so it pickles into any process of the same user at
-any time (dotbridge Pool workers included) while the owner is alive, and ``q.spec`` is the
-string a C# method receives and opens with ``ValueQueue.Open(spec)``.
+``Queue``, ``SimpleQueue``, ``JoinableQueue`` (``dotbridge.Queue`` etc.) are the stdlib's
+``multiprocessing.queues`` classes -- subclasses that run the stdlib's own code (feeder
+thread, pickled items, ``qsize`` through ``sem_getvalue``) -- with two changes:
 
-Scope (narrower than ``multiprocessing.Queue``): ``put`` writes synchronously (no feeder
-thread), so it blocks while the pipe (64 KiB on Linux) is full until someone gets;
-``qsize`` is not available; values only (no pickled objects); Linux only.
+* their locks, semaphore and condition are dotbridge's named ones
+  (:mod:`dotbridge.synchronize`), which .NET opens by name;
+* they pickle at any time, not only while spawning a child, so they go into dotbridge (or
+  stdlib) ``Pool`` tasks and ``Process`` args. Outside spawning, a pipe end travels by
+  *path*: ``/proc/<pid>/fd/<n>`` of the pickling process plus the pipe's inode (checked
+  after opening). While spawning, the stdlib's way (file descriptors passed to the child)
+  is kept.
+
+Lifetime: the process that pickles a queue (or reads its :attr:`Queue.spec`) must be
+alive, and must not have closed the queue, until the receiver has opened it (the
+receiver's error otherwise names the path). Once opened, the receiver holds its own pipe
+ends, so the queue lives while any process holds it. Same user only (``/proc`` access
+rules), Linux only.
+
+.NET: ``q.spec`` (``dotbridge.mpqueue:v1;kind=queue|joinable|simple;read=…;write=…;pipe=…;``
+``rlock=…;wlock=…[;sem=…;maxsize=N][;unfinished=…;<condition fields>]``) is the string a
+C# method gets and opens with ``Bridge.Connections.SharedQueue.Open(spec)`` (``Put``,
+``Get<T>``, ``TryGet``, ``Empty``, ``QSize``, ``TaskDone``, ``Join``). Items are pickles:
+C# reads and writes the pickles of plain values only (``None``, ``bool``, ``int``,
+``float``, ``str``, ``bytes``, ``list``, ``tuple``, ``dict``: ``Bridge.Connections.PickleValues``)
+and refuses any other pickle with an exception naming its type (it never runs anything).
+
+``ValueQueue`` is the older, narrower queue of MessagePack values (one pipe, two locks, a
+synchronous ``put``, no ``qsize``/``join``); C# ``Bridge.Connections.ValueQueue``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import queue as _queue
+import stat
 import time
-
+from multiprocessing import context as _context
+from multiprocessing import queues as _q
 from multiprocessing.connection import Connection
 
 from .connection import recv_value, send_value
 
-__all__ = ["ValueQueue"]
+__all__ = ["Queue", "SimpleQueue", "JoinableQueue", "ValueQueue", "SPEC_PREFIX"]
+
+#: The first field of :attr:`Queue.spec` (C#: ``Bridge.Connections.SharedQueue.Open``).
+SPEC_PREFIX = "dotbridge.mpqueue:v1"
+
+
+def _ctx():
+    from .synchronize import _CTX
+    return _CTX
+
+
+class _PipeEnd:
+    """One pipe end handed over by path: ``/proc/<pid>/fd/<n>`` of the process that pickled
+    it, and the pipe's inode (checked after opening, so a reused fd number is never taken
+    for the queue's pipe)."""
+
+    __slots__ = ("path", "inode", "readable")
+
+    def __init__(self, path: str, inode: int, readable: bool) -> None:
+        self.path, self.inode, self.readable = path, inode, readable
+
+    def __reduce__(self):
+        return (_PipeEnd, (self.path, self.inode, self.readable))
+
+    @classmethod
+    def of(cls, conn, readable: bool) -> "_PipeEnd":
+        fd = conn.fileno()  # OSError if this process closed it
+        return cls(f"/proc/{os.getpid()}/fd/{fd}", os.fstat(fd).st_ino, readable)
+
+    def open(self) -> Connection:
+        """Open the end in this process.
+
+        Raises:
+            OSError: the path is gone (its process exited or closed the queue) or names
+                another file now.
+        """
+        flags = (os.O_RDONLY if self.readable else os.O_WRONLY) | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as e:
+            raise type(e)(e.errno, f"cannot reopen the queue's pipe {self.path}: {e.strerror} (the process "
+                          "that pickled the queue, or gave its spec, must be alive and keep the queue open "
+                          "until it is opened)") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISFIFO(st.st_mode) or st.st_ino != self.inode:
+                raise OSError(errno.ESTALE, f"{self.path} is no longer the queue's pipe (pipe:[{self.inode}]): "
+                              "the process that pickled the queue closed it")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return Connection(fd, readable=self.readable, writable=not self.readable)
+
+
+def _ends_for_pickle(reader, writer):
+    """The pipe ends to put in a pickle: the Connections themselves while spawning a child
+    (the stdlib passes the file descriptors), else :class:`_PipeEnd` paths."""
+    if _context.get_spawning_popen() is not None:
+        return reader, writer
+    return _PipeEnd.of(reader, True), _PipeEnd.of(writer, False)
+
+
+def _ends_from_pickle(reader, writer):
+    if isinstance(reader, _PipeEnd):
+        reader = reader.open()
+        try:
+            writer = writer.open()
+        except BaseException:
+            reader.close()
+            raise
+    return reader, writer
+
+
+def _pipe_fields(reader, writer) -> str:
+    r, w = _PipeEnd.of(reader, True), _PipeEnd.of(writer, False)
+    return f"read={r.path};write={w.path};pipe={r.inode}"
+
+
+class Queue(_q.Queue):
+    """``multiprocessing.Queue`` (the stdlib's class and algorithm, feeder thread and all)
+    over dotbridge's named locks and semaphore: it pickles at any time, and ``.NET`` opens
+    it from :attr:`spec` (``Bridge.Connections.SharedQueue.Open``).
+
+    Args:
+        maxsize: as the stdlib's (0 or less: the semaphore's maximum).
+        ctx: ignored (dotbridge's primitives are always used).
+    """
+
+    def __init__(self, maxsize: int = 0, *, ctx=None) -> None:
+        _q.Queue.__init__(self, maxsize, ctx=_ctx())
+
+    def __getstate__(self):
+        reader, writer = _ends_for_pickle(self._reader, self._writer)
+        return (self._ignore_epipe, self._maxsize, reader, writer,
+                self._rlock, self._wlock, self._sem, self._opid)
+
+    def __setstate__(self, state):
+        reader, writer = _ends_from_pickle(state[2], state[3])
+        _q.Queue.__setstate__(self, state[:2] + (reader, writer) + state[4:])
+
+    def _spec_fields(self) -> str:
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        return (f"{_pipe_fields(self._reader, self._writer)};rlock={self._rlock.name};"
+                f"wlock={self._wlock.name};sem={self._sem.name};maxsize={self._maxsize}")
+
+    @property
+    def spec(self) -> str:
+        """What C# ``Bridge.Connections.SharedQueue.Open`` takes:
+        ``dotbridge.mpqueue:v1;kind=queue;read=/proc/<pid>/fd/<r>;write=/proc/<pid>/fd/<w>;pipe=<inode>;rlock=/…;wlock=/…;sem=/…;maxsize=N``.
+
+        The paths are this process's: it must stay alive, with the queue open, until the
+        receiver has opened it.
+
+        Raises:
+            ValueError: the queue is closed.
+        """
+        return f"{SPEC_PREFIX};kind=queue;{self._spec_fields()}"
+
+
+class JoinableQueue(_q.JoinableQueue):
+    """``multiprocessing.JoinableQueue`` (the stdlib's) over dotbridge's primitives; pickles
+    at any time; ``.NET`` opens :attr:`spec` and may ``TaskDone``/``Join`` too.
+
+    Args:
+        maxsize: as the stdlib's.
+        ctx: ignored.
+    """
+
+    def __init__(self, maxsize: int = 0, *, ctx=None) -> None:
+        _q.JoinableQueue.__init__(self, maxsize, ctx=_ctx())
+
+    def __getstate__(self):
+        return Queue.__getstate__(self) + (self._cond, self._unfinished_tasks)
+
+    def __setstate__(self, state):
+        Queue.__setstate__(self, state[:-2])
+        self._cond, self._unfinished_tasks = state[-2:]
+
+    @property
+    def spec(self) -> str:
+        """As :attr:`Queue.spec` with ``kind=joinable``, plus ``unfinished=/…`` (the unfinished
+        tasks' semaphore) and the condition's fields (``lock=…;lockkind=…;sleeping=…;woken=…;wait=…``)."""
+        return (f"{SPEC_PREFIX};kind=joinable;{Queue._spec_fields(self)};"
+                f"unfinished={self._unfinished_tasks.name};{self._cond._fields()}")
+
+
+class SimpleQueue(_q.SimpleQueue):
+    """``multiprocessing.SimpleQueue`` (the stdlib's) over dotbridge's locks; pickles at any
+    time; ``.NET`` opens :attr:`spec`.
+
+    Args:
+        ctx: ignored.
+    """
+
+    def __init__(self, *, ctx=None) -> None:
+        _q.SimpleQueue.__init__(self, ctx=_ctx())
+
+    def __getstate__(self):
+        reader, writer = _ends_for_pickle(self._reader, self._writer)
+        return (reader, writer, self._rlock, self._wlock)
+
+    def __setstate__(self, state):
+        reader, writer = _ends_from_pickle(state[0], state[1])
+        _q.SimpleQueue.__setstate__(self, (reader, writer) + tuple(state[2:]))
+
+    @property
+    def spec(self) -> str:
+        """``dotbridge.mpqueue:v1;kind=simple;read=…;write=…;pipe=<inode>;rlock=/…;wlock=/…``
+        (no size semaphore: a SimpleQueue has none)."""
+        return (f"{SPEC_PREFIX};kind=simple;{_pipe_fields(self._reader, self._writer)};"
+                f"rlock={self._rlock.name};wlock={self._wlock.name}")
 
 
 class ValueQueue:

@@ -17,10 +17,10 @@ namespace Bridge;
  *   "db_" + 32 hex digits (128 random bits): not guessable. Files are created O_EXCL, mode 0600.
  * - Close (Dispose: unmap, this process only) is separate from Unlink (remove the name: the owner,
  *   i.e. the creator, only). The mapping stays valid for everyone who has it after an unlink.
- * - Nothing leaks at a normal exit: segments this process created and did not unlink are unlinked
- *   at ProcessExit. On kill -9 of a .NET owner the name stays in /dev/shm (the kernel frees the
- *   pages once the last mapping goes and the name is unlinked); segments created by the Python
- *   side are covered by Python's resource tracker, which unlinks them when their creator dies.
+ * - Nothing leaks: segments this process created and did not unlink are unlinked at ProcessExit;
+ *   after a kill -9 of a .NET owner its resource tracker (Tracking/ResourceTracker.cs, started at
+ *   the first Create) unlinks them. Segments created by the Python side are covered by Python's
+ *   resource tracker, which unlinks them when their creator dies.
  */
 
 /// <summary>
@@ -111,6 +111,7 @@ public sealed unsafe class SharedMemorySegment : IDisposable
             var segment = Map(name, stream, size, owner: true);
             s_owned.TryAdd(name, 0);
             InstallExitHook();
+            Tracking.ResourceTracker.Register(Tracking.ResourceTracker.Segment, name);
             return segment;
         }
         catch
@@ -151,6 +152,7 @@ public sealed unsafe class SharedMemorySegment : IDisposable
     {
         name = NormalizeName(name);
         s_owned.TryRemove(name, out _);
+        Tracking.ResourceTracker.Unregister(Tracking.ResourceTracker.Segment, name);
         var path = Directory + name;
         if (!File.Exists(path))
         {
@@ -238,6 +240,7 @@ public sealed unsafe class SharedMemorySegment : IDisposable
         {
             s_owned.TryRemove(Name, out _);
             File.Delete(Directory + Name);
+            Tracking.ResourceTracker.Unregister(Tracking.ResourceTracker.Segment, Name);
         }
     }
 
@@ -316,6 +319,7 @@ public sealed unsafe class SharedMemorySegment : IDisposable
                     try
                     {
                         File.Delete(Directory + name);
+                        Tracking.ResourceTracker.Unregister(Tracking.ResourceTracker.Segment, name);
                     }
                     catch (IOException)
                     {

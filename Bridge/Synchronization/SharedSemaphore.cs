@@ -21,7 +21,8 @@ namespace Bridge;
  * - Waits loop on EINTR; a timed wait is sem_timedwait on an absolute CLOCK_REALTIME deadline
  *   (recomputed after EINTR). Waits block the calling thread: they are the one blocking API here.
  * - Lifetime: the creator owns the name (Unlink); Dispose closes this process's handle. A .NET
- *   creator unlinks what it still owns at ProcessExit; Python-created names are unlinked by their
+ *   creator unlinks what it still owns at ProcessExit, its resource tracker after a kill -9
+ *   (Tracking/ResourceTracker.cs); Python-created names are unlinked by their
  *   creator's finalizer or, after kill -9, by Python's resource tracker. A process that already
  *   opened a semaphore keeps using it after the unlink.
  */
@@ -88,6 +89,7 @@ public sealed class SharedSemaphore : IDisposable
         }
         s_owned.TryAdd(name, 0);
         InstallExitHook();
+        Tracking.ResourceTracker.Register(Tracking.ResourceTracker.Semaphore, name);
         return new SharedSemaphore(sem, name, maximumCount, owner: true);
     }
 
@@ -215,6 +217,7 @@ public sealed class SharedSemaphore : IDisposable
         {
             s_owned.TryRemove(Name, out _);
             PosixSemaphore.SemUnlink(Name);
+            Tracking.ResourceTracker.Unregister(Tracking.ResourceTracker.Semaphore, Name);
         }
     }
 
@@ -261,6 +264,7 @@ public sealed class SharedSemaphore : IDisposable
                 foreach (var name in s_owned.Keys)
                 {
                     PosixSemaphore.SemUnlink(name);
+                    Tracking.ResourceTracker.Unregister(Tracking.ResourceTracker.Semaphore, name);
                 }
                 s_owned.Clear();
             };

@@ -1,0 +1,162 @@
+// A C# parent for the fault tests (see FaultHost.csproj). Prints one JSON line, then waits to be
+// killed (at most 120 s, then exits by itself):
+//
+//   FaultHost pool     a ProcessPool with Python and .NET workers busy with long tasks, a
+//                      SharedMemorySegment, a SharedLock and a SharedValue<long> (env
+//                      DOTBRIDGE_PYTHON: a Python with msgpack)
+//                      -> {"pids": [every child], "names": [its /dev/shm names], "tracker": pid}
+//   FaultHost create   only the segment, the lock and the value (no pool, no Python)
+//   FaultHost time N   times N rounds of Create+Unlink of a segment and of a lock; the first
+//                      Create of each starts the tracker (DOTBRIDGE_TRACKER=0: no tracker)
+//                      -> {"first_segment_us": .., "first_lock_us": .., "segment_us": .., "lock_us": ..}
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Bridge;
+
+string mode = args.Length > 0 ? args[0] : "pool";
+if (mode == "time")
+{
+    return Time(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1000);
+}
+
+ProcessPool? pool = null;
+var pending = new List<Task>();
+if (mode == "pool")
+{
+    pool = new ProcessPool(new ProcessPoolOptions { Processes = 2 });
+    // both kinds up, then busy: two long calls of each kind in flight when the kill comes
+    await pool.ApplyAsync<long>("builtins:abs", -1L).WaitAsync(TimeSpan.FromSeconds(60));
+    await pool.ApplyAsync<bool>(DotNetMethod.Of("Bridge.Samples.Primes.IsPrime"), 7L).WaitAsync(TimeSpan.FromSeconds(60));
+    for (int i = 0; i < 2; i++)
+    {
+        pending.Add(pool.ApplyAsync<object?>("time:sleep", 100.0));
+        pending.Add(pool.ApplyAsync<long>(DotNetMethod.Of("Bridge.Samples.Primes.Count"), 0L, 4_000_000_000L));
+    }
+}
+else if (mode != "create")
+{
+    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, time N)");
+    return 64;
+}
+
+var segment = SharedMemorySegment.Create(4096);
+var sharedLock = SharedLock.Create();
+var value = SharedValue<long>.Create(7);
+segment.AsSpan()[0] = 42;
+var names = new[] { segment.Name, "sem." + sharedLock.Name.TrimStart('/') }
+    .Concat(DescriptorNames(value.Descriptor.ToString())).ToArray();
+await Task.Delay(300);  // let the workers start their long calls
+Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+{
+    ["pid"] = Environment.ProcessId,
+    ["pids"] = Children(Environment.ProcessId),
+    ["names"] = names,
+    ["tracker"] = Tracker(Environment.ProcessId),
+}));
+Console.Out.Flush();
+await Task.Delay(TimeSpan.FromSeconds(120));
+GC.KeepAlive(segment);
+GC.KeepAlive(sharedLock);
+GC.KeepAlive(value);
+return 0;
+
+// The /dev/shm file names in a SharedValue descriptor ("segment=db_…;…;lock=/db_…").
+static IEnumerable<string> DescriptorNames(string descriptor)
+{
+    foreach (var field in descriptor.Split(';'))
+    {
+        if (field.StartsWith("segment=", StringComparison.Ordinal))
+        {
+            yield return field["segment=".Length..];
+        }
+        else if (field.StartsWith("lock=/", StringComparison.Ordinal))
+        {
+            yield return "sem." + field["lock=/".Length..];
+        }
+    }
+}
+
+static List<int> Children(int parent)
+{
+    var list = new List<int>();
+    foreach (var dir in Directory.EnumerateDirectories("/proc"))
+    {
+        if (!int.TryParse(Path.GetFileName(dir), out int pid))
+        {
+            continue;
+        }
+        try
+        {
+            string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (int.Parse(rest[1], CultureInfo.InvariantCulture) == parent)
+            {
+                list.Add(pid);
+            }
+        }
+        catch (IOException)
+        {
+            // ended meanwhile
+        }
+    }
+    return list;
+}
+
+// The child running "Bridge tracker <pid>" (0: none).
+static int Tracker(int parent)
+{
+    foreach (int pid in Children(parent))
+    {
+        try
+        {
+            var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            if (argv.Contains("tracker"))
+            {
+                return pid;
+            }
+        }
+        catch (IOException)
+        {
+            // ended meanwhile
+        }
+    }
+    return 0;
+}
+
+static int Time(int rounds)
+{
+    var sw = Stopwatch.StartNew();
+    var first = SharedMemorySegment.Create(4096);
+    double firstSegment = sw.Elapsed.TotalMicroseconds;
+    sw.Restart();
+    var firstLock = SharedLock.Create();
+    double firstLockUs = sw.Elapsed.TotalMicroseconds;
+    first.Unlink();
+    first.Dispose();
+    firstLock.Unlink();
+    firstLock.Dispose();
+    sw.Restart();
+    for (int i = 0; i < rounds; i++)
+    {
+        using var s = SharedMemorySegment.Create(4096);
+        s.Unlink();
+    }
+    double segmentUs = sw.Elapsed.TotalMicroseconds / rounds;
+    sw.Restart();
+    for (int i = 0; i < rounds; i++)
+    {
+        using var l = SharedLock.Create();
+        l.Unlink();
+    }
+    double lockUs = sw.Elapsed.TotalMicroseconds / rounds;
+    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["first_segment_us"] = Math.Round(firstSegment, 1),
+        ["first_lock_us"] = Math.Round(firstLockUs, 1),
+        ["segment_us"] = Math.Round(segmentUs, 2),
+        ["lock_us"] = Math.Round(lockUs, 2),
+        ["tracker"] = Tracker(Environment.ProcessId),
+    }));
+    return 0;
+}

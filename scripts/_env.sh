@@ -83,6 +83,50 @@ ensure_compiler_built() {
 }
 # ----------------------------------------------------------------------------------------------------------
 
+# --- interpreter workers (helper "interp"): a CPython 3.12+ environment for their tests ---------------------
+# .venv is Debian's 3.11, where sub-interpreters share one GIL. If pyenv has a 3.13 (else 3.12), make
+# .venv-3.13 from it (no pip: PyPI is not reachable) with a .pth to .venv-3.13/shim, a directory of links
+# to the pure-Python packages it needs from Debian's dist-packages (msgpack runs on its pure-Python
+# fallback; pytest, pytest-timeout and their deps), and to this repo's python/. Prints its python;
+# returns 1 when there is no 3.12+ or the environment does not import.
+INTERP_SHIM_PKGS="msgpack _pytest pytest pluggy iniconfig packaging attr attrs py py.py pytest_timeout.py"
+find_python312() {  # [VERSION]: only that one (e.g. 3.12)
+  local root="${PYENV_ROOT:-$HOME/.pyenv}" v p
+  for v in ${1:-3.13 3.12}; do
+    for p in $(ls -d "$root"/versions/"$v".*/bin/python"$v" 2>/dev/null | sort -V -r); do
+      [ -x "$p" ] && { echo "$p"; return 0; }
+    done
+  done
+  return 1
+}
+ensure_interp_venv() {  # [VERSION]
+  local base ver venv shim site dist=/usr/lib/python3/dist-packages n d
+  base="$(find_python312 "${1:-}")" || return 1
+  ver="$("$base" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" || return 1
+  venv="$ROOT/.venv-$ver"
+  shim="$venv/shim"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import dotbridge, msgpack, pytest, pytest_timeout" >/dev/null 2>&1; then
+    echo "$venv/bin/python"
+    return 0
+  fi
+  [ -d "$dist/msgpack" ] && [ -d "$dist/pytest" ] || return 1
+  log "creating .venv-$ver from $base (interpreter workers' tests; pure-Python packages from $dist)"
+  rm -rf "$venv"
+  "$base" -m venv --without-pip "$venv" >/dev/null || return 1
+  mkdir -p "$shim"
+  for n in $INTERP_SHIM_PKGS; do
+    [ -e "$dist/$n" ] && ln -sfn "$dist/$n" "$shim/$n"
+  done
+  for d in "$dist"/{msgpack,pytest,pytest_timeout,pluggy,iniconfig,packaging,attrs,py}-*.{dist-info,egg-info}; do
+    [ -e "$d" ] && ln -sfn "$d" "$shim/"
+  done
+  site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || return 1
+  printf '%s\n%s\n' "$shim" "$ROOT/python" > "$site/dotbridge-shim.pth"
+  "$venv/bin/python" -c "import dotbridge, msgpack, pytest, pytest_timeout" >/dev/null 2>&1 || return 1
+  echo "$venv/bin/python"
+}
+# ----------------------------------------------------------------------------------------------------------
+
 # Each step returns non-zero on failure (explicitly: `set -e` is off inside `if`/`||`).
 setup_all() {
   ensure_debian_packages || return 1

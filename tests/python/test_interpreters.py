@@ -1,7 +1,7 @@
 """Interpreter workers: the Python-side switch, and the C# InterpreterPool run on 3.12 and 3.13.
 
-Interpreter workers are C#-only for now (see ``dotbridge.interpreters``): from Python the switch
-``Pool(workers="interpreters")`` must refuse clearly. The C# pool itself is exercised here on each
+From Python, ``Pool(workers="interpreters")`` runs on 3.12+ (tests/python/test_interpreter_workers.py)
+and must refuse clearly below. The C# pool itself is exercised here on each
 pyenv CPython 3.12/3.13 shared library that exists (skipped with a message otherwise) by running
 its NUnit tests with ``DOTBRIDGE_INTERP_LIBPYTHON`` pointing at that library (CPython can be loaded
 once per process, so each version needs its own test process).
@@ -24,15 +24,13 @@ from dotbridge.interpreters import InterpreterWorkersUnavailable, check_workers,
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ runs interpreter workers (test_interpreter_workers.py)")
 def test_interpreters_switch_refuses_with_the_reason_and_the_alternative():
     with pytest.raises(InterpreterWorkersUnavailable) as info:
         dotbridge.Pool(2, workers="interpreters")
     message = str(info.value)
     assert "process workers" in message
-    if sys.version_info < (3, 12):
-        assert "3.12" in message and f"{sys.version_info.major}.{sys.version_info.minor}" in message
-    else:
-        assert "C# only" in message
+    assert "3.12" in message and f"{sys.version_info.major}.{sys.version_info.minor}" in message
     assert isinstance(info.value, NotImplementedError)
     assert supported_here()[0] is False
 

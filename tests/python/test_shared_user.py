@@ -23,6 +23,11 @@ import dotbridge as multiprocessing
 from dotbridge import shared_memory as db_shm
 from dotbridge import sharedctypes as db_sct
 
+from conftest import real_native_available
+
+_ok, _why = real_native_available()
+needs_native = pytest.mark.skipif(not _ok, reason=_why)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -146,3 +151,72 @@ def test_os_fork_child_exiting_normally_does_not_unlink_the_parents_objects():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[True, True, True]"
     assert "KeyError" not in r.stderr and "Traceback" not in r.stderr
+
+
+# --- dotbridge.Pool tasks: what the stdlib's Pool workers can do -----------------------------------
+
+def _attach_with_stdlib_shm(name):
+    from multiprocessing import shared_memory
+    s = shared_memory.SharedMemory(name)
+    s.buf[0] += 1
+    s.close()
+    return os.getpid()
+
+
+def _talk(conn):
+    conn.send(("hello", os.getpid()))
+    return conn.recv()
+
+
+def _parent_of_worker(_):
+    pp = multiprocessing.parent_process()
+    return None if pp is None else pp.pid, multiprocessing.current_process().daemon
+
+
+@needs_native
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="qa4 reported: a dotbridge Python worker has its own resource tracker, so the "
+                   "stdlib's SharedMemory(name) attach (which registers on 3.11/3.12) unlinks the caller's segment "
+                   "when the worker exits (fix belongs in _worker.py)")
+def test_stdlib_shared_memory_attached_in_a_pool_worker_survives_the_pool():
+    import time
+    seg = db_shm.SharedMemory(create=True, size=16)
+    try:
+        with multiprocessing.Pool(1) as pool:
+            pool.map(_attach_with_stdlib_shm, [seg.name] * 2)
+        assert seg.buf[0] == 2
+        time.sleep(0.5)  # the worker's tracker (if any) cleans up right after the worker exits
+        assert os.path.exists("/dev/shm/" + seg.name)
+    finally:
+        seg.close()
+        seg.unlink()
+
+
+@needs_native
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="qa4 reported: tasks are pickled with plain pickle, not the stdlib's "
+                   "ForkingPickler, so a Connection arrives as a bare fd number (EBADF or another fd of the worker); "
+                   "fix belongs in _frames.dumps")
+def test_pipe_end_as_a_pool_task_argument_like_the_stdlibs_pool():
+    a, b = multiprocessing.Pipe()
+    with multiprocessing.Pool(1) as pool:
+        r = pool.apply_async(_talk, (b,))
+        for _ in range(400):  # 20 s, but fail at once if the task already failed
+            if a.poll(0.05):
+                break
+            if r.ready():
+                r.get()
+        assert a.poll(0)
+        msg, pid = a.recv()
+        a.send("back")
+        assert msg == "hello" and pid != os.getpid()
+        assert r.get(20) == "back"
+
+
+@needs_native
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="qa4 reported: in a dotbridge Pool worker parent_process() is None and "
+                   "current_process().daemon is False (the stdlib's workers: the parent, True); fix belongs in _worker.py")
+def test_parent_process_in_a_pool_worker_is_the_caller():
+    with multiprocessing.Pool(1) as pool:
+        assert pool.apply(_parent_of_worker, (0,)) == (os.getpid(), True)

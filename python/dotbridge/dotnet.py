@@ -9,14 +9,29 @@ bytes, lists/tuples, dicts, big ints and 1-D numpy arrays.
 Calling a handle directly (``handle(3, 4)``) runs it on a lazily created
 module-level pool with one .NET worker (created on first use, terminated at
 interpreter exit). Keyword arguments are not supported (TypeError).
+
+numpy arguments (Bridge/SHARED.md "Numpy arrays to C# methods"): an array that
+lives in a dotbridge segment travels by reference (ext 3). A plain array of at
+least ``shared_memory.SHM_THRESHOLD`` bytes (or of more than one dimension,
+which ext 2 cannot carry) is *staged* by :class:`ArgStage`: copied once into a
+fresh segment that travels as ext 3; when that chunk's result is taken the
+segment is copied back into the caller's array (if writable: the C# method's
+in-place writes show) and unlinked. A chunk that fails without running
+(crash, cancel, terminate) only releases its segments; whatever is left when
+the job's codec is dropped is unlinked then (and by the resource tracker if
+the caller dies).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
+import struct
+import sys
 import threading
+import weakref
 
-__all__ = ["DotNetMethod", "method", "compile", "CompileError", "CompileWarning", "KernelModule"]
+__all__ = ["DotNetMethod", "method", "compile", "CompileError", "CompileWarning", "KernelModule", "ArgStage"]
 
 
 class DotNetMethod:
@@ -77,6 +92,147 @@ def method(name: str, assembly: str | None = None) -> DotNetMethod:
         A picklable :class:`DotNetMethod`.
     """
     return DotNetMethod(name, assembly)
+
+
+# -- plain numpy arguments staged in shared memory (ext 3) ---------------------------------
+
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # pre-fault: one pass instead of a fault per page
+
+
+class _Staged:
+    """One staged array: the caller's array, its copy in a fresh segment, and how to unlink it."""
+
+    __slots__ = ("orig", "copy", "mm", "unlink")
+
+    def __init__(self, orig, copy, mm, unlink) -> None:
+        self.orig, self.copy, self.mm, self.unlink = orig, copy, mm, unlink
+
+    def finish(self, copy_back: bool) -> None:
+        try:
+            if copy_back and self.orig.flags.writeable:
+                import numpy as np
+                np.copyto(self.orig, self.copy)  # through the caller's own view (non-contiguous too)
+        finally:
+            self.orig = self.copy = None
+            self.unlink()  # weakref.finalize: runs once (unlink + unregister from the tracker)
+            mm, self.mm = self.mm, None
+            try:
+                mm.close()  # unmap now rather than at the next collection
+            except (BufferError, AttributeError):  # a view is still exported somewhere: the GC unmaps it
+                pass
+
+
+def _stage_array(arr) -> tuple[bytes, _Staged] | None:
+    """Copy ``arr`` into a new segment; returns (ext 3 body, record), or None if ext 3 cannot carry it."""
+    from . import _frames, shared_memory
+    dt = arr.dtype
+    code = _frames._DTYPE_BY_KIND.get((dt.kind, dt.itemsize))
+    if code is None or arr.ndim > 32 or dt.byteorder == ">" or (dt.byteorder == "=" and sys.byteorder != "little"):
+        return None
+    import numpy as np
+    size = max(1, arr.nbytes)
+    name, fd = shared_memory._create(None, size)
+    try:
+        mm = mmap.mmap(fd, size, flags=_MAP_FLAGS)
+    except BaseException:
+        os.close(fd)
+        shared_memory._unlink_owned("/" + name)
+        raise
+    os.close(fd)
+    from multiprocessing import resource_tracker
+    resource_tracker.register("/" + name, "shared_memory")  # the caller killed: its tracker unlinks it
+    unlink = weakref.finalize(mm, shared_memory._unlink_owned, "/" + name)
+    try:
+        copy = np.ndarray(arr.shape, dtype=dt, buffer=mm)
+        np.copyto(copy, arr)
+    except BaseException:
+        unlink()
+        raise
+    flags = 1 if arr.flags.writeable else 0
+    body = (struct.pack("<BBBBQ", code, flags, arr.ndim, 0, 0)
+            + struct.pack("<%dQ" % arr.ndim, *arr.shape) + name.encode())
+    return body, _Staged(arr, copy, mm, unlink)
+
+
+class ArgStage:
+    """The staged numpy arguments of one job's .NET calls, by chunk index (see the module docstring).
+
+    The pool's codec calls :meth:`pack` once per chunk, in chunk order (so the n-th
+    ``pack`` is chunk n), :meth:`done` when a chunk's result or error is taken, and
+    :meth:`release` when the job is over. Thread-safe (an imap feeder packs while the
+    consumer takes results).
+    """
+
+    __slots__ = ("chunks", "_next", "_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self.chunks: dict = {}  # chunk index -> [_Staged]; empty unless a chunk staged an array
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def pack(self, rows) -> bytes:
+        """Pack one chunk's calls with the value codec, staging big plain numpy arrays.
+
+        Raises:
+            TypeError: a value of an unsupported type (nothing stays staged).
+        """
+        import msgpack
+        from . import _frames
+        with self._lock:
+            index = self._next
+            self._next += 1
+        staged: dict = {}  # id(array) -> (ext body, _Staged): an array passed twice is staged once
+
+        def hook(obj):
+            np = sys.modules.get("numpy")
+            if np is not None and isinstance(obj, np.ndarray):
+                from . import shared_memory
+                if (obj.nbytes >= shared_memory.SHM_THRESHOLD or obj.ndim != 1) \
+                        and shared_memory.encode_shm_ref(obj) is None:
+                    hit = staged.get(id(obj))
+                    if hit is None:
+                        made = _stage_array(obj)
+                        if made is not None:
+                            hit = staged[id(obj)] = made
+                    if hit is not None:
+                        return msgpack.ExtType(3, hit[0])
+            return _frames.default(obj)
+
+        try:
+            data = msgpack.packb(rows, default=hook, use_bin_type=True)
+        except BaseException:
+            for _body, rec in staged.values():
+                rec.finish(False)
+            raise
+        if staged:
+            with self._lock:
+                self.chunks[index] = [rec for _body, rec in staged.values()]
+        return data
+
+    def done(self, index: int, copy_back: bool) -> None:
+        """Chunk ``index`` is over: copy its arrays back (``copy_back``) and release them."""
+        with self._lock:
+            recs = self.chunks.pop(index, None)
+        if recs:
+            _finish_all(recs, copy_back)
+
+    def release(self) -> None:
+        """Release every chunk's segments without copying back (the job is over or abandoned)."""
+        with self._lock:
+            left, self.chunks = self.chunks, {}
+        for recs in left.values():
+            _finish_all(recs, False)
+
+
+def _finish_all(recs, copy_back: bool) -> None:
+    err = None
+    for rec in recs:
+        try:
+            rec.finish(copy_back)
+        except Exception as e:  # release the others; report the first failure
+            err = err or e
+    if err is not None:
+        raise err
 
 
 _pool = None

@@ -41,7 +41,7 @@ from multiprocessing.pool import CLOSE, INIT, RUN, TERMINATE
 
 from . import _frames
 from ._errors import error_from_map, error_from_status
-from .dotnet import DotNetMethod
+from .dotnet import ArgStage, DotNetMethod
 
 __all__ = ["Pool", "ThreadPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
            "IMapUnorderedIterator", "RUN", "CLOSE", "TERMINATE", "INIT"]
@@ -64,7 +64,7 @@ def ThreadPool(*args, **kwargs):  # noqa: N802 - stdlib name
 class _Codec:
     """How one job's chunks are encoded and decoded (pickle for Python, msgpack for .NET)."""
 
-    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value", "func_bytes")
+    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value", "func_bytes", "stage")
 
     def __init__(self, func, star: bool, kwargs) -> None:
         self.star = star
@@ -73,8 +73,9 @@ class _Codec:
                 raise TypeError(f"keyword arguments are not supported for .NET methods ({func.name})")
             self.kind, self.encoding, self.target = "dotnet", 1, func.target
             self.func, self.kwargs, self.by_value = None, None, False
+            self.stage = ArgStage()  # big plain numpy args travel in shared memory (shmbench)
         else:
-            self.kind, self.encoding, self.target = "python", 0, None
+            self.kind, self.encoding, self.target, self.stage = "python", 0, None, None
             self.func, self.kwargs = func, (kwargs or None)
             self.func_bytes = None  # the callable pickled once per job, not once per chunk
             # A function of an interactive __main__ (REPL, python -c) cannot be found by
@@ -101,15 +102,20 @@ class _Codec:
             rows = [list(a) for a in calls]
         else:
             rows = [[a] for a in calls]
-        return _frames.packb_values(rows), len(calls)
+        return self.stage.pack(rows), len(calls)
 
-    def decode(self, payload) -> list:
+    def decode(self, payload, index: int = 0) -> list:
         if self.encoding == 0:
             import pickle
             return pickle.loads(payload)
-        return _frames.unpackb_values(payload)
+        value = _frames.unpackb_values(payload)
+        if self.stage.chunks:  # copy staged arrays back into the caller's (shmbench)
+            self.stage.done(index, True)
+        return value
 
-    def error(self, status: int, payload) -> BaseException:
+    def error(self, status: int, payload, index: int = 0) -> BaseException:
+        if self.stage is not None and self.stage.chunks:  # the method ran (status 1): its writes show
+            self.stage.done(index, status == _ERROR)
         try:
             value = _frames.unpackb_values(payload) if payload else None
         except _frames.ProtocolError as e:
@@ -182,15 +188,17 @@ class ApplyResult:
             except Exception as e:  # the pool is gone (terminated): fail this result
                 self._success, self._value = False, e
                 self._taken = True
+                if self._codec.stage is not None:
+                    self._codec.stage.release()
                 return
             value: list = []
             err = None
             pending = False
-            for status, payload in chunks:
+            for index, (status, payload) in enumerate(chunks):
                 if status == _OK:
-                    value.extend(self._codec.decode(payload))
+                    value.extend(self._codec.decode(payload, index))
                 elif status in (_ERROR, _CRASHED, _CANCELLED, _BROKEN):
-                    err = self._codec.error(status, payload)
+                    err = self._codec.error(status, payload, index)
                     break
                 else:  # no status yet: fine for a failfast job that another chunk failed
                     pending = True
@@ -204,6 +212,8 @@ class ApplyResult:
                 self._value = value[0] if self._single else value
             self._taken = True
             del chunks
+            if self._codec.stage is not None:  # chunks not taken (failfast, terminate): release
+                self._codec.stage.release()
             try:
                 self._native.release(self._job)
             except Exception:  # releasing a job of a terminated pool: nothing left to free
@@ -290,11 +300,11 @@ class IMapIterator:
                 if self._done:
                     raise StopIteration
                 if self._pending:  # results taken in a burst, decoded one chunk at a time
-                    status, payload = self._pending.popleft()
+                    index, status, payload = self._pending.popleft()
                     if status == _OK:
-                        self._items.extend(self._codec.decode(payload))
+                        self._items.extend(self._codec.decode(payload, index))
                     else:
-                        raise self._codec.error(status, payload)
+                        raise self._codec.error(status, payload, index)
                     continue
                 try:
                     batch = self._native.next_batch(self._job, timeout)
@@ -308,7 +318,7 @@ class IMapIterator:
                     if err is not None:
                         raise err
                     raise StopIteration
-                self._pending.extend((status, payload) for _index, status, payload in batch)
+                self._pending.extend(batch)
                 del batch
             return self._items.popleft()
 
@@ -324,6 +334,8 @@ class IMapIterator:
     def _finish(self) -> None:
         self._done = True
         self._pool = None
+        if self._codec.stage is not None:
+            self._codec.stage.release()
         try:
             self._native.release(self._job)
         except Exception:  # the pool is already gone

@@ -24,6 +24,46 @@ public static class SharedMemoryFixtures
     /// <summary>The same with an array parameter (a copy: writes stay here).</summary>
     public static double SumAndScaleArray(double[] data, double factor) => SumAndScaleSpan(data, factor);
 
+    /// <summary>Doubles every element of <paramref name="data"/> in place; returns the sum before (one argument, for map/imap).</summary>
+    public static double DoubleInPlace(Span<double> data) => SumAndScaleSpan(data, 2.0);
+
+    /// <summary>The sum of an <c>int[]</c> (a copy of the caller's int32 array) as a long.</summary>
+    public static long SumInts(int[] data)
+    {
+        long sum = 0;
+        foreach (int x in data)
+        {
+            sum += x;
+        }
+        return sum;
+    }
+
+    /// <summary>Multiplies every element of <paramref name="data"/> by <paramref name="factor"/> in place; returns the element count.</summary>
+    public static int ScaleInts(Span<int> data, int factor)
+    {
+        for (int i = 0; i < data.Length; i++)
+        {
+            data[i] *= factor;
+        }
+        return data.Length;
+    }
+
+    /// <summary>Sleeps <paramref name="milliseconds"/> ms, then scales <paramref name="data"/> in place; returns its length (a window to kill the worker in).</summary>
+    public static int SleepThenScale(Span<double> data, int milliseconds, double factor)
+    {
+        Thread.Sleep(milliseconds);
+        SumAndScaleSpan(data, factor);
+        return data.Length;
+    }
+
+    /// <summary>Scales <paramref name="data"/> in place by <paramref name="factor"/>, then throws.</summary>
+    /// <exception cref="InvalidOperationException">Always, after the writes.</exception>
+    public static double ScaleThenThrow(Span<double> data, double factor)
+    {
+        SumAndScaleSpan(data, factor);
+        throw new InvalidOperationException($"scaled {data.Length} elements, then failed on purpose");
+    }
+
     /// <summary>Adds <paramref name="n"/> to a <c>dotbridge.Value('q')</c> described by <paramref name="descriptor"/>, one by one under its lock.</summary>
     public static long AddToSharedValue(string descriptor, int n)
     {

@@ -100,7 +100,7 @@ def _create(name: str | None, size: int) -> tuple[str, int]:
             continue
         try:
             os.ftruncate(fd, size)
-        except OSError:
+        except BaseException:  # OSError, or TypeError for a non-int size: never leave the new name behind
             os.close(fd)
             _posixshmem.shm_unlink("/" + n)
             raise
@@ -159,6 +159,8 @@ class SharedMemory(_std.SharedMemory):
             raise ValueError("'size' must be a positive number different from zero")
         if name is None and not create:
             raise ValueError("'name' can only be None if create=True")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"can only concatenate str (not \"{type(name).__name__}\") to str")  # the stdlib's error
         if name is not None and name.startswith("/"):
             name = name[1:]
         if create:

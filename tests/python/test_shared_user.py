@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import multiprocessing as std
+import multiprocessing.shared_memory  # noqa: F401 (std.shared_memory)
 from multiprocessing import sharedctypes as std_sct
 
 import pytest
@@ -220,3 +221,28 @@ def test_pipe_end_as_a_pool_task_argument_like_the_stdlibs_pool():
 def test_parent_process_in_a_pool_worker_is_the_caller():
     with multiprocessing.Pool(1) as pool:
         assert pool.apply(_parent_of_worker, (0,)) == (os.getpid(), True)
+
+
+# --- shared_memory -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [1.5, 2.0])
+def test_shared_memory_bad_size_type_raises_like_the_stdlib_and_leaves_no_segment(size):
+    import secrets
+    name = "db_qa4test_" + secrets.token_hex(8)
+    with pytest.raises(TypeError):
+        std.shared_memory.SharedMemory(name="psm" + name, create=True, size=size)
+    try:  # (the stdlib leaves its half-made segment behind; clean up after it)
+        os.unlink("/dev/shm/psm" + name)
+    except FileNotFoundError:
+        pass
+    with pytest.raises(TypeError):
+        db_shm.SharedMemory(name=name, create=True, size=size)
+    assert not os.path.exists("/dev/shm/" + name)
+
+
+@pytest.mark.parametrize("name", [5, b"x"])
+def test_shared_memory_non_str_name_is_a_type_error_like_the_stdlib(name):
+    with pytest.raises(TypeError):
+        std.shared_memory.SharedMemory(name)
+    with pytest.raises(TypeError):
+        db_shm.SharedMemory(name)

@@ -5,7 +5,10 @@
 //                      SharedMemorySegment, a SharedLock and a SharedValue<long> (env
 //                      DOTBRIDGE_PYTHON: a Python with msgpack)
 //                      -> {"pids": [every child], "names": [its /dev/shm names], "tracker": pid}
-//   FaultHost create   only the segment, the lock and the value (no pool, no Python)
+//   FaultHost create   only the segment, the lock and the value (no pool, no Python); prints
+//                      right after creating them (a kill then lands while the tracker starts)
+//   FaultHost exit     as create, then returns at once (ProcessExit unlinks the names)
+//   FaultHost idle     creates nothing (so starts no tracker)
 //   FaultHost time N   times N rounds of Create+Unlink of a segment and of a lock; the first
 //                      Create of each starts the tracker (DOTBRIDGE_TRACKER=0: no tracker)
 //                      -> {"first_segment_us": .., "first_lock_us": .., "segment_us": .., "lock_us": ..}
@@ -34,9 +37,22 @@ if (mode == "pool")
         pending.Add(pool.ApplyAsync<long>(DotNetMethod.Of("Bridge.Samples.Primes.Count"), 0L, 4_000_000_000L));
     }
 }
-else if (mode != "create")
+else if (mode == "idle")
 {
-    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, time N)");
+    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["pid"] = Environment.ProcessId,
+        ["pids"] = Children(Environment.ProcessId),
+        ["names"] = Array.Empty<string>(),
+        ["tracker"] = Tracker(Environment.ProcessId),
+    }));
+    Console.Out.Flush();
+    await Task.Delay(TimeSpan.FromSeconds(120));
+    return 0;
+}
+else if (mode is not ("create" or "exit"))
+{
+    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, exit, idle, time N)");
     return 64;
 }
 
@@ -46,7 +62,10 @@ var value = SharedValue<long>.Create(7);
 segment.AsSpan()[0] = 42;
 var names = new[] { segment.Name, "sem." + sharedLock.Name.TrimStart('/') }
     .Concat(DescriptorNames(value.Descriptor.ToString())).ToArray();
-await Task.Delay(300);  // let the workers start their long calls
+if (pool is not null)
+{
+    await Task.Delay(300);  // let the workers start their long calls
+}
 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
 {
     ["pid"] = Environment.ProcessId,
@@ -55,6 +74,10 @@ Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
     ["tracker"] = Tracker(Environment.ProcessId),
 }));
 Console.Out.Flush();
+if (mode == "exit")
+{
+    return 0;
+}
 await Task.Delay(TimeSpan.FromSeconds(120));
 GC.KeepAlive(segment);
 GC.KeepAlive(sharedLock);

@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Bridge.Tests;
+
+/// <summary>
+/// Issue 5, "kill the parent" from C#: a C# program (tests/FaultHost) with a ProcessPool of both
+/// worker kinds, a SharedMemorySegment, a SharedLock and a SharedValue is SIGKILLed: every worker
+/// and helper process exits within 2 s and its resource tracker (Bridge/Tracking) unlinks its
+/// names. The Python parent's side is tests/python/test_faults.py.
+/// </summary>
+[NonParallelizable]  // compares /dev/shm and process lists before and after
+public class HostKillTests : ProcessPoolTestBase
+{
+    private static readonly TimeSpan Exit = TimeSpan.FromSeconds(2);
+
+    private static string HostPath => Path.Combine(AppContext.BaseDirectory, "FaultHost");
+
+    [Test]
+    [CancelAfter(120_000)]
+    public void Sigkill_of_a_csharp_parent_leaves_no_process_and_no_name()
+    {
+        string? python = FindPython();
+        if (python is null)
+        {
+            Assert.Ignore("No Python with msgpack: run scripts/setup (creates .venv) or set DOTBRIDGE_PYTHON.");
+        }
+        using var host = Start("pool", python);
+        var info = ReadInfo(host, TimeSpan.FromSeconds(90));
+        var family = Descendants(host.Id);
+        family.UnionWith(info.Pids);
+        var cmdlines = family.Select(CommandLine).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(cmdlines.Count(c => c.Contains("dotbridge._worker", StringComparison.Ordinal)), Is.EqualTo(2), string.Join("\n", cmdlines));
+            Assert.That(cmdlines.Count(c => c.Contains("Bridge worker", StringComparison.Ordinal)), Is.EqualTo(2), string.Join("\n", cmdlines));
+            Assert.That(info.Tracker, Is.Positive, "the host started a resource tracker");
+            Assert.That(family, Does.Contain(info.Tracker), "the tracker is the host's child");
+            Assert.That(info.Names, Has.Length.EqualTo(4), "segment, lock, and the value's segment and lock");
+            Assert.That(info.Names.Where(n => !File.Exists("/dev/shm/" + n)), Is.Empty, "the names exist before the kill");
+        });
+
+        KillAndCheck(host, family, info.Names);
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
+    public void Sigkill_right_after_the_first_create_still_unlinks_every_name()
+    {
+        using var host = Start("create", null);
+        var info = ReadInfo(host, TimeSpan.FromSeconds(30));
+        // killed while the tracker's runtime is probably still starting: it reads the records
+        // waiting in its pipe, then EOF
+        var family = Descendants(host.Id);
+        Assert.That(info.Tracker, Is.Positive);
+        Assert.That(family, Does.Contain(info.Tracker));
+        Assert.That(info.Names, Has.Length.EqualTo(4));
+        KillAndCheck(host, family, info.Names);
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
+    public void A_process_that_creates_nothing_starts_no_tracker()
+    {
+        using var host = Start("idle", null);
+        var info = ReadInfo(host, TimeSpan.FromSeconds(30));
+        Assert.Multiple(() =>
+        {
+            Assert.That(info.Tracker, Is.Zero);
+            Assert.That(Descendants(host.Id), Is.Empty);
+        });
+        host.Kill();
+        Assert.That(host.WaitForExit(10_000), Is.True);
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
+    public void At_a_normal_exit_the_tracker_exits_silently_and_nothing_is_left()
+    {
+        using var host = Start("exit", null);
+        var info = ReadInfo(host, TimeSpan.FromSeconds(30));
+        var stderr = host.StandardError.ReadToEndAsync();
+        Assert.That(host.WaitForExit(30_000), Is.True, "the host exits");
+        Assert.Multiple(() =>
+        {
+            Assert.That(host.ExitCode, Is.Zero);
+            Assert.That(info.Tracker, Is.Positive);
+            Assert.That(WaitGone([info.Tracker], Exit), Is.Empty, "the tracker does not outlive its creator");
+            Assert.That(WaitUnlinked(info.Names, Exit), Is.Empty, "ProcessExit unlinked the names");
+            Assert.That(stderr.Wait(10_000) ? stderr.Result : "(stderr still open)", Is.Empty,
+                "the tracker reports no leak: the exit hooks unregistered what they unlinked");
+        });
+        foreach (string name in info.Names)
+        {
+            File.Delete("/dev/shm/" + name);
+        }
+    }
+
+    private static void KillAndCheck(Process host, HashSet<int> family, string[] names)
+    {
+        try
+        {
+            host.Kill();  // SIGKILL
+            Assert.That(host.WaitForExit(10_000), Is.True, "the host died");
+            var left = WaitGone(family, Exit);
+            var leftNames = WaitUnlinked(names, Exit);
+            TestContext.Out.WriteLine($"{family.Count} processes, {names.Length} names; left: {left.Count} processes, {leftNames.Count} names");
+            Assert.Multiple(() =>
+            {
+                Assert.That(left.Select(CommandLine), Is.Empty, "every worker and helper exits within 2 s");
+                Assert.That(leftNames, Is.Empty, "no shared memory segment or semaphore is left");
+            });
+        }
+        finally
+        {
+            foreach (int pid in family)
+            {
+                if (Alive(pid))
+                {
+                    try
+                    {
+                        Process.GetProcessById(pid).Kill();
+                    }
+                    catch (ArgumentException)
+                    {
+                        // gone meanwhile
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // gone meanwhile
+                    }
+                }
+            }
+            foreach (string name in names)
+            {
+                File.Delete("/dev/shm/" + name);  // no-op when the tracker did its job
+            }
+        }
+    }
+
+    private sealed record HostInfo(int Pid, int[] Pids, string[] Names, int Tracker);
+
+    private static Process Start(string mode, string? python, params string[] more)
+    {
+        if (!File.Exists(HostPath))
+        {
+            Assert.Fail($"{HostPath} is missing (Bridge.Tests references tests/FaultHost, which should put it there)");
+        }
+        var info = new ProcessStartInfo(HostPath)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(mode);
+        foreach (var a in more)
+        {
+            info.ArgumentList.Add(a);
+        }
+        if (python is not null)
+        {
+            info.Environment["DOTBRIDGE_PYTHON"] = python;
+        }
+        info.Environment.Remove("DOTBRIDGE_TRACKER");
+        return Process.Start(info)!;
+    }
+
+    private static string ReadLine(Process host, TimeSpan timeout)
+    {
+        var line = host.StandardOutput.ReadLineAsync();
+        if (!line.Wait(timeout) || line.Result is null)
+        {
+            host.Kill(entireProcessTree: true);
+            Assert.Fail($"FaultHost printed nothing within {timeout}: {host.StandardError.ReadToEnd()}");
+        }
+        return line.Result!;
+    }
+
+    private static HostInfo ReadInfo(Process host, TimeSpan timeout)
+    {
+        var root = JsonDocument.Parse(ReadLine(host, timeout)).RootElement;
+        return new HostInfo(
+            root.GetProperty("pid").GetInt32(),
+            root.GetProperty("pids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+            root.GetProperty("names").EnumerateArray().Select(e => e.GetString()!).ToArray(),
+            root.GetProperty("tracker").GetInt32());
+    }
+
+    private static List<string> WaitUnlinked(string[] names, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var left = names.Where(n => File.Exists("/dev/shm/" + n)).ToList();
+            if (left.Count == 0 || sw.Elapsed > timeout)
+            {
+                return left;
+            }
+            Thread.Sleep(20);
+        }
+    }
+
+    private static List<int> WaitGone(IEnumerable<int> pids, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var left = pids.Where(Alive).ToList();
+            if (left.Count == 0 || sw.Elapsed > timeout)
+            {
+                return left;
+            }
+            Thread.Sleep(20);
+        }
+    }
+
+    private static string? Stat(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Running (not gone, not a zombie).</summary>
+    private static bool Alive(int pid) => Stat(pid) is { } rest && rest[0] != 'Z';
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return pid + ": " + File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return pid + ": (gone)";
+        }
+    }
+
+    private static HashSet<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out int pid) && Stat(pid) is { } rest && rest[0] != 'Z')
+            {
+                parents[pid] = int.Parse(rest.Split(' ')[1], CultureInfo.InvariantCulture);
+            }
+        }
+        var family = new HashSet<int>();
+        var frontier = new List<int> { root };
+        while (frontier.Count > 0)
+        {
+            frontier = parents.Where(kv => frontier.Contains(kv.Value) && family.Add(kv.Key)).Select(kv => kv.Key).ToList();
+        }
+        return family;
+    }
+}

@@ -22,8 +22,8 @@ namespace Bridge.Tracking;
  * - Records: one byte 'R' or 'U', one byte kind ('s' segment: the file /dev/shm/<name>; 'm'
  *   semaphore: sem_unlink(<name>)), the UTF-8 name, a NUL (names cannot hold NUL). A record is
  *   written with one write(2), under a lock, so records never interleave.
- * - If the tracker died (EPIPE), it is reaped, a new one is started and every name still
- *   registered is sent again. If it cannot be started at all (no Bridge apphost/Bridge.dll next
+ * - If a write fails (the tracker died: EPIPE), the old tracker is SIGKILLed and reaped (no
+ *   zombie), a new one is started and every name still registered is sent again. If it cannot be started at all (no Bridge apphost/Bridge.dll next
  *   to this assembly), tracking is off for this process: one line on stderr, Create still works.
  * - DOTBRIDGE_TRACKER=0 turns it off. Bridge.Native (inside Python) does not compile this file:
  *   Python's own resource tracker covers the names Python creates.
@@ -118,17 +118,21 @@ internal static unsafe class ResourceTracker
         }
     }
 
+    // Under s_lock. A write failed: the tracker is dead (EPIPE) or unusable. SIGKILL it (so an
+    // unusable one cannot take the EOF as "creator gone" and unlink live names), reap it (it is
+    // our unreaped child, so the pid cannot have been reused), close our end.
     private static void CloseAndReap()
     {
+        if (s_pid > 0)
+        {
+            Libc.Kill(s_pid, Libc.SIGKILL);
+            Spawner.WaitExit(s_pid);  // at once: it is dead or dying (null if someone else reaped it)
+            s_pid = 0;
+        }
         if (s_fd >= 0)
         {
             FdIO.CloseQuietly(s_fd);
             s_fd = -1;
-        }
-        if (s_pid > 0)
-        {
-            Spawner.TryWaitExit(s_pid, out _);  // it is gone (EPIPE) or will get EOF now
-            s_pid = 0;
         }
     }
 

@@ -61,6 +61,28 @@ public class HostKillTests : ProcessPoolTestBase
 
     [Test]
     [CancelAfter(60_000)]
+    public void A_killed_tracker_is_reaped_and_replaced_and_the_new_one_knows_every_name()
+    {
+        using var host = Start("restart", null);
+        string line = ReadLine(host, TimeSpan.FromSeconds(30));
+        var root = JsonDocument.Parse(line).RootElement;
+        var info = Parse(root);
+        int old = root.GetProperty("old_tracker").GetInt32();
+        var family = Descendants(host.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(old, Is.Positive);
+            Assert.That(root.GetProperty("old_tracker_state").GetString(), Is.EqualTo("gone"), "the dead tracker was reaped, not left a zombie");
+            Assert.That(info.Tracker, Is.Positive.And.Not.EqualTo(old), "a new tracker runs");
+            Assert.That(family, Does.Contain(info.Tracker));
+            Assert.That(info.Names, Has.Length.EqualTo(5));
+        });
+        // the names made before the restart were registered again with the new tracker
+        KillAndCheck(host, family, info.Names);
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
     public void A_process_that_creates_nothing_starts_no_tracker()
     {
         using var host = Start("idle", null);
@@ -177,9 +199,10 @@ public class HostKillTests : ProcessPoolTestBase
         return line.Result!;
     }
 
-    private static HostInfo ReadInfo(Process host, TimeSpan timeout)
+    private static HostInfo ReadInfo(Process host, TimeSpan timeout) => Parse(JsonDocument.Parse(ReadLine(host, timeout)).RootElement);
+
+    private static HostInfo Parse(JsonElement root)
     {
-        var root = JsonDocument.Parse(ReadLine(host, timeout)).RootElement;
         return new HostInfo(
             root.GetProperty("pid").GetInt32(),
             root.GetProperty("pids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),

@@ -8,6 +8,9 @@
 //   FaultHost create   only the segment, the lock and the value (no pool, no Python); prints
 //                      right after creating them (a kill then lands while the tracker starts)
 //   FaultHost exit     as create, then returns at once (ProcessExit unlinks the names)
+//   FaultHost restart  as create, then SIGKILLs its tracker and creates one more segment (the
+//                      next Create starts a new tracker and registers every live name again)
+//                      -> also "old_tracker"
 //   FaultHost idle     creates nothing (so starts no tracker)
 //   FaultHost time N   times N rounds of Create+Unlink of a segment and of a lock; the first
 //                      Create of each starts the tracker (DOTBRIDGE_TRACKER=0: no tracker)
@@ -50,9 +53,9 @@ else if (mode == "idle")
     await Task.Delay(TimeSpan.FromSeconds(120));
     return 0;
 }
-else if (mode is not ("create" or "exit"))
+else if (mode is not ("create" or "exit" or "restart"))
 {
-    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, exit, idle, time N)");
+    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, exit, restart, idle, time N)");
     return 64;
 }
 
@@ -61,7 +64,20 @@ var sharedLock = SharedLock.Create();
 var value = SharedValue<long>.Create(7);
 segment.AsSpan()[0] = 42;
 var names = new[] { segment.Name, "sem." + sharedLock.Name.TrimStart('/') }
-    .Concat(DescriptorNames(value.Descriptor.ToString())).ToArray();
+    .Concat(DescriptorNames(value.Descriptor.ToString())).ToList();
+int oldTracker = 0;
+SharedMemorySegment? late = null;
+if (mode == "restart")
+{
+    oldTracker = Tracker(Environment.ProcessId);
+    Process.GetProcessById(oldTracker).Kill();  // SIGKILL; the host does not reap it: the tracker client must
+    for (int i = 0; i < 500 && File.Exists($"/proc/{oldTracker}/fd/0"); i++)
+    {
+        await Task.Delay(10);  // until its pipe is closed
+    }
+    late = SharedMemorySegment.Create(4096);
+    names.Add(late.Name);
+}
 if (pool is not null)
 {
     await Task.Delay(300);  // let the workers start their long calls
@@ -72,6 +88,8 @@ Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
     ["pids"] = Children(Environment.ProcessId),
     ["names"] = names,
     ["tracker"] = Tracker(Environment.ProcessId),
+    ["old_tracker"] = oldTracker,
+    ["old_tracker_state"] = oldTracker == 0 ? "" : State(oldTracker),
 }));
 Console.Out.Flush();
 if (mode == "exit")
@@ -82,6 +100,7 @@ await Task.Delay(TimeSpan.FromSeconds(120));
 GC.KeepAlive(segment);
 GC.KeepAlive(sharedLock);
 GC.KeepAlive(value);
+GC.KeepAlive(late);
 return 0;
 
 // The /dev/shm file names in a SharedValue descriptor ("segment=db_…;…;lock=/db_…").
@@ -124,6 +143,20 @@ static List<int> Children(int parent)
         }
     }
     return list;
+}
+
+// "gone", or the state letter from /proc/<pid>/stat (Z: a zombie nobody reaped).
+static string State(int pid)
+{
+    try
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..][..1];
+    }
+    catch (IOException)
+    {
+        return "gone";
+    }
 }
 
 // The child running "Bridge tracker <pid>" (0: none).

@@ -21,8 +21,25 @@ public sealed partial class InterpreterPool
             ready.TrySetException(new BrokenPoolException("an interpreter worker could not start: " + e.Message, e));
             return;
         }
+        RunWorker(interp, null, initializer, ready);
+    }
+
+    /// <summary>A worker's life on its thread once its interpreter exists: sets <paramref name="sysPath"/> (when
+    /// adopting a spare, made before this pool's path was known), runs the initializer, serves the queue, and ends
+    /// the interpreter.</summary>
+    private void RunWorker(SubInterpreter interp, (List<string> Path, string? Executable)? sysPath, string? initializer, TaskCompletionSource ready)
+    {
         try
         {
+            if (sysPath is { } adopt)
+            {
+                object? error = interp.Call("__main__:_db_set_path", [adopt.Path.Cast<object?>().ToArray(), adopt.Executable], out bool raised);
+                if (raised)
+                {
+                    ready.TrySetException(new BrokenPoolException("an interpreter worker could not start: " + ErrorFromMap(error, null).Message));
+                    return;
+                }
+            }
             if (initializer is not null)
             {
                 object? error = interp.Exec(initializer, out bool raised);

@@ -44,7 +44,8 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
     private readonly TimeSpan _shutdownTimeout;
     private int _disposed;
 
-    /// <summary>Creates a pool and starts its interpreters (each within milliseconds).</summary>
+    /// <summary>Creates a pool and starts its interpreters (each within milliseconds; a worker that adopts the
+    /// process's spare interpreter within a fraction of one: see <see cref="InterpreterPoolOptions.UseSpare"/>).</summary>
     /// <param name="options">The options, or null for the defaults.</param>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="InterpreterPoolOptions.Interpreters"/> is less than 1.</exception>
     /// <exception cref="PythonNotFoundException">Python is not running yet and none was found.</exception>
@@ -71,6 +72,12 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
         {
             var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             started.Add(ready.Task);
+            if (options.UseSpare && Spare.TryTake() is { } spare)
+            {
+                _threads.Add(spare.Thread);
+                spare.Assign(interp => RunWorker(interp, (sysPath, executable), options.Initializer, ready));
+                continue;
+            }
             var thread = new Thread(() => WorkerLoop(sysPath, executable, options.Initializer, ready))
             {
                 IsBackground = true,
@@ -95,6 +102,7 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
             Dispose();
             throw new BrokenPoolException($"the interpreter workers did not start within {options.StartTimeout} (InterpreterPoolOptions.StartTimeout)");
         }
+        if (options.UseSpare) Spare.Ensure();
     }
 
     /// <summary>The number of interpreter workers.</summary>

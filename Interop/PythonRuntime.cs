@@ -9,7 +9,10 @@ namespace Bridge.Interop;
 /// dlopen(RTLD_NOW | RTLD_GLOBAL) so C extensions such as numpy find its symbols, starts it with
 /// Py_InitializeEx(0) (Python installs no signal handlers: .NET keeps SIGINT), runs a bootstrap that
 /// sets <c>sys.executable</c> to the real executable and adds the probed executable's <c>sys.path</c>
-/// (a venv's site-packages through <c>site.addsitedir</c>, so .pth files work), then releases the GIL.</para>
+/// (a venv's site-packages through <c>site.addsitedir</c>, so .pth files work), then releases the GIL.
+/// On Python 3.12+ it starts CPython with <c>Py_NoSiteFlag</c> set and runs <c>site.main()</c> itself in that
+/// bootstrap (same effect, but <c>sys.flags.no_site</c> reads 1), so that sub-interpreters (interpreter workers,
+/// which copy this configuration) start without re-running <c>site</c>: see Interop/SubInterpreters/README.md.</para>
 /// <para>When the process already runs CPython (Python loaded .NET), Initialize binds to that interpreter's
 /// symbols instead of loading a library, and skips Py_InitializeEx and the sys.executable fix-up.</para>
 /// <para>CPython cannot be re-initialized reliably after Py_Finalize (C extensions such as numpy do not
@@ -61,6 +64,7 @@ public static unsafe class PythonRuntime
             if (s_initialized) return;
             options ??= new PythonOptions();
             PythonLocation location;
+            bool deferSite = false;
             nint lib = HostInterpreter();
             bool hosted = lib != 0;
             if (hosted)
@@ -82,6 +86,7 @@ public static unsafe class PythonRuntime
                 string? home = options.Home;
                 if (home is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PYTHONHOME"))) home = location.BasePrefix;
                 SetHome(lib, home);
+                deferSite = DeferSite(lib);
                 CPython.Py_InitializeEx(0);
                 Gil.AdoptInitializingThread();
             }
@@ -89,7 +94,7 @@ public static unsafe class PythonRuntime
             s_version = ParseVersion(s_versionString);
             s_location = location;
             s_initialized = true;
-            Bootstrap(location, options.ExtraPaths);
+            Bootstrap(location, options.ExtraPaths, deferSite);
         }
     }
 
@@ -108,15 +113,30 @@ public static unsafe class PythonRuntime
         }
     }
 
-    private static void Bootstrap(PythonLocation location, IList<string> extraPaths)
+    /// <summary>On Python 3.12+ (sub-interpreters), starts the main interpreter without importing <c>site</c>
+    /// (Py_NoSiteFlag) so that every sub-interpreter, which copies the main interpreter's configuration, skips it
+    /// too (a few ms of each interpreter worker's start-up); <see cref="Bootstrap"/> then runs <c>site.main()</c> in
+    /// the main interpreter, and sub-interpreters get its resulting <c>sys.path</c>. Returns whether it did.</summary>
+    private static bool DeferSite(nint lib)
+    {
+        if (ParseVersion(Marshal.PtrToStringUTF8(CPython.Py_GetVersion()) ?? "") < new Version(3, 12)) return false;
+        if (!NativeLibrary.TryGetExport(lib, "Py_NoSiteFlag", out var flag) || *(int*)flag != 0) return false;
+        *(int*)flag = 1;
+        return true;
+    }
+
+    private static void Bootstrap(PythonLocation location, IList<string> extraPaths, bool runSite)
     {
         using var gil = Gil.Acquire();
         using var globals = Py.Dict();
         globals.SetItem("exe", location.Executable);
         globals.SetItem("paths", location.SysPath.ToList());
         globals.SetItem("extra", extraPaths.ToList());
+        globals.SetItem("run_site", runSite);
         Py.Exec("""
             import sys, site
+            if run_site:
+                site.main()  # deferred by DeferSite: what Py_InitializeEx would have done
             if exe:
                 sys.executable = exe
             for p in paths:

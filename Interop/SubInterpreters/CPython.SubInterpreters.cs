@@ -31,6 +31,9 @@ internal static unsafe partial class CPython
     internal const int PyFileInput = 257;
     internal const int PyEvalInput = 258;
 
+    /// <summary>Py_MARSHAL_VERSION of 3.12 and 3.13 (readable by every later version too).</summary>
+    internal const int MarshalVersion = 4;
+
     [DllImport(Lib)] internal static extern PyStatus Py_NewInterpreterFromConfig(nint* tstate, PyInterpreterConfig* config);
     [DllImport(Lib)] internal static extern void Py_EndInterpreter(nint tstate);
     [DllImport(Lib)] internal static extern nint PyThreadState_Get();
@@ -42,6 +45,10 @@ internal static unsafe partial class CPython
     [DllImport(Lib)] internal static extern nint PyModule_New(byte* name);
     [DllImport(Lib)] internal static extern nint PyCFunction_NewEx(nint methodDef, nint self, nint module);
     [DllImport(Lib)] internal static extern nint PyImport_GetModuleDict(); // borrowed
+    [DllImport(Lib)] internal static extern nint Py_CompileString(byte* str, byte* filename, int start);
+    [DllImport(Lib)] internal static extern nint PyMarshal_WriteObjectToString(nint o, int version);
+    [DllImport(Lib)] internal static extern nint PyMarshal_ReadObjectFromString(byte* data, nint length);
+    [DllImport(Lib)] internal static extern nint PyEval_EvalCode(nint code, nint globals, nint locals);
 
     /// <summary>Addresses of the exported PyObject* variables PyExc_TypeError / PyExc_TimeoutError (dereference for the type).</summary>
     internal static nint ExcTypeError => s_excTypeError != 0 ? s_excTypeError : s_excTypeError = ExportOf("PyExc_TypeError");

@@ -336,6 +336,92 @@ public sealed class InterpreterPoolTests
         Assert.That(e.Message, Does.Contain("ZeroDivisionError"));
     }
 
+    private const string PathProbe = "import sys\ndef path():\n    return list(sys.path)\ndef seen():\n    return 42\n";
+
+    /// <summary>Creates a pool (which leaves a spare behind) and waits, bounded, until the spare is ready.</summary>
+    private async Task<List<string>> LeaveASpareAsync(string dir)
+    {
+        List<string> coldPath;
+        await using (var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1, PythonPath = { dir }, Initializer = PathProbe, UseSpare = false }))
+        {
+            coldPath = await pool.ApplyAsync<List<string>>("__main__:path", [], Timeout);
+        }
+        await using (var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1 }))
+        {
+            await pool.ApplyAsync<long>("builtins:abs", [-1L], Timeout);
+        }
+        var sw = Stopwatch.StartNew();
+        while (!InterpreterPool.Spare.IsReady)
+        {
+            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "no spare interpreter became ready");
+            await Task.Delay(10, Timeout);
+        }
+        return coldPath;
+    }
+
+    [Test]
+    public async Task A_new_pool_adopts_the_spare_interpreter_with_its_own_path_and_initializer()
+    {
+        var dir = Directory.CreateTempSubdirectory("interp-spare-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "interp_spare_calc.py"), "def triple(x):\n    return 3 * x\n");
+            var coldPath = await LeaveASpareAsync(dir);
+            int adopted = InterpreterPool.Spare.Adopted;
+            await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, PythonPath = { dir }, Initializer = PathProbe });
+            Assert.That(InterpreterPool.Spare.Adopted, Is.EqualTo(adopted + 1), "one worker adopted the spare, the other started afresh");
+            // Both workers (whichever runs which call) have the pool's path and initializer.
+            var paths = await pool.StarmapAsync<List<string>>("__main__:path", Enumerable.Range(0, 8).Select(_ => Array.Empty<object?>()), 1, Timeout);
+            Assert.That(paths, Has.All.EqualTo(coldPath));
+            Assert.That(await pool.MapAsync<long, long>("interp_spare_calc:triple", [1L, 2L, 14L], 1, Timeout), Is.EqualTo(new[] { 3L, 6L, 42L }));
+            Assert.That(await pool.ApplyAsync<long>("__main__:seen", [], Timeout), Is.EqualTo(42L));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Test]
+    public async Task UseSpare_false_leaves_the_spare_alone()
+    {
+        var dir = Directory.CreateTempSubdirectory("interp-spare-").FullName;
+        try
+        {
+            await LeaveASpareAsync(dir);
+            int adopted = InterpreterPool.Spare.Adopted;
+            await using (var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1, UseSpare = false }))
+            {
+                Assert.That(await pool.ApplyAsync<long>("builtins:abs", [-5L], Timeout), Is.EqualTo(5L));
+            }
+            Assert.That(InterpreterPool.Spare.Adopted, Is.EqualTo(adopted));
+            Assert.That(InterpreterPool.Spare.IsReady, Is.True);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Test]
+    public async Task Site_runs_once_in_the_main_interpreter_and_workers_get_its_path()
+    {
+        bool deferred;
+        List<string> mainPath;
+        using (Gil.Acquire())
+        {
+            using var check = Py.Eval("__import__('sys').flags.no_site == 1 and 'site' in __import__('sys').modules");
+            deferred = check.As<bool>();
+            using var path = Py.Eval("list(__import__('sys').path)");
+            mainPath = path.As<List<string>>();
+        }
+        if (!deferred) Assert.Ignore("this process's Python was started with site (hosted, or not through PythonRuntime on 3.12+)");
+        await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1, UseSpare = false, Initializer = "import sys\ndef probe():\n    return ['site' in sys.modules, list(sys.path)]\n" });
+        var probe = await pool.ApplyAsync<object?[]>("__main__:probe", [], Timeout);
+        Assert.That(probe[0], Is.False, "a worker does not import site again");
+        Assert.That(probe[1], Is.EqualTo(mainPath), "a worker gets the main interpreter's sys.path (site-packages included)");
+    }
+
     [Test]
     public async Task Modules_on_PythonPath_are_importable()
     {

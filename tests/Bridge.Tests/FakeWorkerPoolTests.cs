@@ -8,65 +8,13 @@ namespace Bridge.Tests;
 /// demand (garbage, an oversized length prefix, a frame cut short, a body that is no array, a result
 /// for a task it never got, an exit mid-task). The affected call fails with a
 /// <see cref="WorkerCrashedException"/> saying why, the worker is killed and replaced, the pool
-/// keeps serving, and nothing hangs. The Python suite's counterpart: tests/faults/rounds.py
+/// keeps serving, and nothing hangs. The fake is tests/faults/fake_dotnet_worker.py (scripts/faults.py
+/// runs the same faults through tests/FaultHost). The Python suite's counterpart: tests/faults/rounds.py
 /// <c>fake_worker_round</c>; the PoolCore-level one: PoolCoreTests.
 /// </summary>
-public class FakeWorkerPoolTests
+public class FakeWorkerPoolTests : ProcessPoolTestBase
 {
     private static readonly TimeSpan T = TimeSpan.FromSeconds(30);
-
-    // The fake .NET worker: reads INIT/TASK/STOP on fd 3, writes HELLO/RESULT on fd 4. The TASK
-    // target picks the behaviour ("Fake.<Mode>"); the pool appends "worker" to the command line
-    // (ignored: it lands in sys.argv).
-    private const string Script = """
-import os, sys, struct, time, msgpack
-def send(obj):
-    b = msgpack.packb(obj, use_bin_type=True)
-    os.write(4, struct.pack('>I', len(b)) + b)
-buf = b''
-def frames():
-    global buf
-    while True:
-        while len(buf) >= 4:
-            n = struct.unpack('>I', buf[:4])[0]
-            if len(buf) < 4 + n:
-                break
-            body, buf = buf[4:4+n], buf[4+n:]
-            yield msgpack.unpackb(body, raw=False)
-        d = os.read(3, 1 << 16)
-        if not d:
-            return
-        buf += d
-send([1, 1, 'dotnet', os.getpid()])
-for f in frames():
-    if f[0] == 6:
-        sys.exit(0)
-    if f[0] != 3:
-        continue
-    tid, enc, target, payload = f[1], f[2], f[3], f[4]
-    mode = target.split('.')[-1]
-    if mode == 'Echo':
-        send([4, tid, 1, [call[0] for call in payload], 7])
-    elif mode == 'Pid':
-        send([4, tid, 1, [os.getpid() for call in payload], 7])
-    elif mode == 'Garbage':
-        os.write(4, b'\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1')
-        time.sleep(3600)
-    elif mode == 'Oversized':
-        os.write(4, b'\xff\xff\xff\xff\x94\x04')
-        time.sleep(3600)
-    elif mode == 'Truncated':
-        os.write(4, struct.pack('>I', 100) + b'\x95\x04')
-        os._exit(0)
-    elif mode == 'NotAnArray':
-        os.write(4, b'\x00\x00\x00\x01\x05')
-        time.sleep(3600)
-    elif mode == 'WrongId':
-        send([4, tid + 1000000, 1, [1], 7])
-        time.sleep(3600)
-    elif mode == 'Exit':
-        os._exit(3)
-""";
 
     public enum Fault { Garbage, Oversized, Truncated, NotAnArray, WrongId, Exit }
 
@@ -78,8 +26,7 @@ for f in frames():
         }
         var options = new ProcessPoolOptions { Processes = processes };
         options.DotNetWorker.Add(FakeWorker.Python);
-        options.DotNetWorker.Add("-c");
-        options.DotNetWorker.Add(Script);
+        options.DotNetWorker.Add(Path.Combine(RepoRoot, "tests", "faults", "fake_dotnet_worker.py"));
         return new ProcessPool(options);
     }
 

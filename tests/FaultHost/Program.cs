@@ -12,6 +12,10 @@
 //                      next Create starts a new tracker and registers every live name again)
 //                      -> also "old_tracker"
 //   FaultHost idle     creates nothing (so starts no tracker)
+//   FaultHost fake F   runs a ProcessPool whose .NET worker is the fake F
+//                      (tests/faults/fake_dotnet_worker.py, run by /usr/bin/python3 or $FAKE_PYTHON):
+//                      each bad frame / exit mid-task once, then 80 good calls around one garbage
+//                      frame -> {"faults", "tasks", "ended", "lost", "hangs", "bad_frames", "details"}
 //   FaultHost time N   times N rounds of Create+Unlink of a segment and of a lock; the first
 //                      Create of each starts the tracker (DOTBRIDGE_TRACKER=0: no tracker)
 //                      -> {"first_segment_us": .., "first_lock_us": .., "segment_us": .., "lock_us": ..}
@@ -24,6 +28,10 @@ string mode = args.Length > 0 ? args[0] : "pool";
 if (mode == "time")
 {
     return Time(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1000);
+}
+if (mode == "fake")
+{
+    return await Fake(args[1]);
 }
 
 ProcessPool? pool = null;
@@ -177,6 +185,97 @@ static int Tracker(int parent)
             // ended meanwhile
         }
     }
+    return 0;
+}
+
+static async Task<int> Fake(string script)
+{
+    var wait = TimeSpan.FromSeconds(30);
+    string python = Environment.GetEnvironmentVariable("FAKE_PYTHON") ?? "/usr/bin/python3";
+    ProcessPool NewPool(int processes)
+    {
+        var options = new ProcessPoolOptions { Processes = processes };
+        options.DotNetWorker.Add(python);
+        options.DotNetWorker.Add(script);
+        return new ProcessPool(options);
+    }
+    Target F(string mode) => DotNetMethod.Of("Fake." + mode);
+    int faults = 0, tasks = 0, ended = 0, lost = 0, hangs = 0, badFrames = 0;
+    var details = new Dictionary<string, string>();
+    // one call's outcome: 1 ended as expected, 0 lost (wrong result / wrong error), -1 hang
+    async Task<int> Outcome<T>(Task<T> call, Func<T, bool>? ok)
+    {
+        try
+        {
+            T r = await call.WaitAsync(wait);
+            return ok is not null && ok(r) ? 1 : 0;
+        }
+        catch (TimeoutException)
+        {
+            return -1;
+        }
+        catch (WorkerCrashedException)
+        {
+            return ok is null ? 1 : 0;
+        }
+    }
+    void Count(int outcome)
+    {
+        tasks++;
+        if (outcome > 0)
+        {
+            ended++;
+        }
+        else if (outcome == 0)
+        {
+            lost++;
+        }
+        else
+        {
+            hangs++;
+        }
+    }
+    foreach (var fault in new[] { "Garbage", "Oversized", "Truncated", "NotAnArray", "WrongId", "Exit" })
+    {
+        await using var pool = NewPool(1);
+        faults++;
+        badFrames += fault == "Exit" ? 0 : 1;
+        long before = await pool.ApplyAsync<long>(F("Pid")).WaitAsync(wait);
+        var bad = pool.ApplyAsync<long>(F(fault), 1L);
+        int o = await Outcome(bad, null);
+        Count(o);
+        details[fault] = o > 0 ? bad.Exception!.InnerException!.Message : o == 0 ? "no clear error" : "hang";
+        // the pool keeps serving, with a new worker
+        Count(await Outcome(pool.ApplyAsync<long>(F("Pid")), pid => pid != before));
+    }
+    {
+        await using var pool = NewPool(2);
+        faults++;
+        badFrames++;
+        var good = Enumerable.Range(0, 80).Select(i => (i, pool.ApplyAsync<long>(F("Echo"), (long)i))).ToList();
+        var bad = pool.ApplyAsync<long>(F("Garbage"), -1L);
+        foreach (var (i, call) in good)
+        {
+            int o = await Outcome(call, r => r == i);
+            if (o == 0 && call.IsFaulted && call.Exception!.InnerException is WorkerCrashedException)
+            {
+                o = 1;  // in flight on the bad worker: a clear error
+            }
+            Count(o);
+        }
+        Count(await Outcome(bad, null));
+        Count(await Outcome(pool.ApplyAsync<long>(F("Echo"), 7L), r => r == 7));
+    }
+    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["faults"] = faults,
+        ["tasks"] = tasks,
+        ["ended"] = ended,
+        ["lost"] = lost,
+        ["hangs"] = hangs,
+        ["bad_frames"] = badFrames,
+        ["details"] = details,
+    }));
     return 0;
 }
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import weakref
 from multiprocessing import resource_tracker
 from multiprocessing import sharedctypes as _sct
@@ -66,9 +67,34 @@ def _shared_type(base):
 
 def _reduce_raw(obj):
     mm = obj._db_map
+    if getattr(mm, "creator_pid", None) == os.getpid() and _pickling_a_pool_result():
+        # The worker's object (and with it the segment) is dropped right after this pickle, before the
+        # caller attaches by name: refuse, as the stdlib does (its worker sends MaybeEncodingError).
+        raise RuntimeError(f"a shared {type(obj).__name__} made in a pool worker cannot be returned to the "
+                           "caller (its shared memory is freed when the worker drops it): create it in the "
+                           "caller and pass it to the task instead")
     if isinstance(obj, ctypes.Array):
         return _attach_raw, (mm.name, obj._type_, obj._length_)
     return _attach_raw, (mm.name, _bases[type(obj)], None)
+
+
+_WORKER_FILE = os.path.join("dotbridge", "_worker.py")
+_STDLIB_POOL_FILE = os.path.join("multiprocessing", "pool.py")
+
+
+def _pickling_a_pool_result() -> bool:
+    """True when the pickle under way is a pool worker's result (dotbridge's worker or the stdlib's Pool)."""
+    f = sys._getframe(2)  # the caller of pickle.dumps (the pickler itself is C)
+    if f.f_code.co_name == "_task_pickle" and f.f_code.co_filename.endswith(_WORKER_FILE):
+        return True  # dotbridge's worker pickles the task's results itself (not a task that pickles)
+    prev = None
+    for _ in range(6):  # multiprocessing.pool.worker -> put(result) -> send -> ForkingPickler.dumps
+        if f is None:
+            return False
+        if f.f_code.co_name == "worker" and f.f_code.co_filename.endswith(_STDLIB_POOL_FILE):
+            return prev is not None and prev.f_code.co_name == "put"
+        prev, f = f, f.f_back
+    return False
 
 
 def _attach_raw(name: str, element, length):
@@ -93,6 +119,7 @@ def _new_value(type_):
         raise
     finally:
         os.close(fd)
+    mm.creator_pid = os.getpid()
     resource_tracker.register("/" + name, "shared_memory")
     # (the pid: a fork child that drops or exits with an inherited object must not unlink the parent's)
     weakref.finalize(mm, _shm._unlink_owned, "/" + name, os.getpid())

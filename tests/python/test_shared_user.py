@@ -169,6 +169,26 @@ def _talk(conn):
     return conn.recv()
 
 
+def _make_value(x):
+    return multiprocessing.Value("i", x)
+
+
+def _make_raw_array(x):
+    return multiprocessing.RawArray("i", [x, x])
+
+
+def _echo(obj):
+    return obj
+
+
+def _pickle_own_value(x):
+    # a task may still pickle what it made for its own use (only the result path refuses)
+    v = multiprocessing.Value("i", x)
+    w = pickle.loads(pickle.dumps(v))
+    w.value += 1
+    return v.value
+
+
 def _parent_of_worker(_):
     pp = multiprocessing.parent_process()
     return None if pp is None else pp.pid, multiprocessing.current_process().daemon
@@ -246,3 +266,24 @@ def test_shared_memory_non_str_name_is_a_type_error_like_the_stdlib(name):
         std.shared_memory.SharedMemory(name)
     with pytest.raises(TypeError):
         db_shm.SharedMemory(name)
+
+
+@needs_native
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("pool_of", ["dotbridge", "stdlib"])
+def test_a_shared_object_made_in_a_pool_task_cannot_be_returned_like_the_stdlib(pool_of):
+    # the stdlib refuses (MaybeEncodingError in the caller); a by-name pickle would reach the caller after the
+    # worker's object (and so its segment) is gone: FileNotFoundError, or a stdlib Pool hung forever
+    from multiprocessing.pool import MaybeEncodingError
+    pool = multiprocessing.Pool(1) if pool_of == "dotbridge" else std.get_context("spawn").Pool(1)
+    with pool:
+        for task in (_make_value, _make_raw_array):
+            r = pool.apply_async(task, (5,))
+            with pytest.raises(MaybeEncodingError, match="cannot be returned"):
+                r.get(60)
+        assert pool.apply_async(_pickle_own_value, (5,)).get(60) == 6
+        # objects the caller made still go back and forth by name
+        v = multiprocessing.Value("i", 3)
+        back = pool.apply_async(_echo, (v,)).get(60)
+        back.value = 4
+        assert v.value == 4

@@ -24,7 +24,6 @@ the caller dies).
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import sys
@@ -96,30 +95,58 @@ def method(name: str, assembly: str | None = None) -> DotNetMethod:
 
 # -- plain numpy arguments staged in shared memory (ext 3) ---------------------------------
 
-_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # pre-fault: one pass instead of a fault per page
+_IO_CHUNK = 1 << 30  # one read/write moves at most this much (Linux caps a call near 2 GiB)
+
+
+def _io_all(op, fd: int, view: memoryview) -> None:
+    """``os.pwrite``/``os.preadv`` the whole of ``view`` at offset 0, in pieces if need be."""
+    done, total = 0, len(view)
+    while done < total:
+        piece = view[done:done + _IO_CHUNK]
+        n = op(fd, piece, done) if op is os.pwrite else op(fd, [piece], done)
+        if n <= 0:
+            raise OSError(f"short {'write to' if op is os.pwrite else 'read from'} a staging segment")
+        done += n
+
+
+def _bytes_of(arr) -> memoryview:
+    return memoryview(arr.reshape(-1)).cast("B")  # arr is C-contiguous: a view, no copy
 
 
 class _Staged:
-    """One staged array: the caller's array, its copy in a fresh segment, and how to unlink it."""
+    """One staged array: the caller's array and the segment (by name) holding its copy.
 
-    __slots__ = ("orig", "copy", "mm", "unlink")
+    No fd or mapping is held between staging and :meth:`finish` (a map over thousands of
+    arrays stages them all before the first result): the copy is written and read back with
+    ``pwrite``/``preadv`` on the segment's file, which is also cheaper than faulting in a fresh
+    mapping page by page. The segment is unlinked by :meth:`finish`, else when the record is
+    garbage-collected, else at exit, else by the resource tracker.
+    """
 
-    def __init__(self, orig, copy, mm, unlink) -> None:
-        self.orig, self.copy, self.mm, self.unlink = orig, copy, mm, unlink
+    __slots__ = ("orig", "name", "unlink", "__weakref__")
+
+    def __init__(self, orig, name: str) -> None:
+        from . import shared_memory
+        self.orig, self.name = orig, name
+        self.unlink = weakref.finalize(self, shared_memory._unlink_owned, "/" + name)
 
     def finish(self, copy_back: bool) -> None:
         try:
-            if copy_back and self.orig.flags.writeable:
+            orig = self.orig
+            if copy_back and orig is not None and orig.flags.writeable and orig.nbytes:
+                import _posixshmem
                 import numpy as np
-                np.copyto(self.orig, self.copy)  # through the caller's own view (non-contiguous too)
+                fd = _posixshmem.shm_open("/" + self.name, os.O_RDONLY, mode=0o600)
+                try:
+                    dst = orig if orig.flags.c_contiguous else np.empty(orig.shape, orig.dtype)
+                    _io_all(os.preadv, fd, _bytes_of(dst))
+                finally:
+                    os.close(fd)
+                if dst is not orig:
+                    np.copyto(orig, dst)  # back through the caller's own (non-contiguous) view
         finally:
-            self.orig = self.copy = None
+            self.orig = None
             self.unlink()  # weakref.finalize: runs once (unlink + unregister from the tracker)
-            mm, self.mm = self.mm, None
-            try:
-                mm.close()  # unmap now rather than at the next collection
-            except (BufferError, AttributeError):  # a view is still exported somewhere: the GC unmaps it
-                pass
 
 
 def _stage_array(arr) -> tuple[bytes, _Staged] | None:
@@ -130,28 +157,28 @@ def _stage_array(arr) -> tuple[bytes, _Staged] | None:
     if code is None or arr.ndim > 32 or dt.byteorder == ">" or (dt.byteorder == "=" and sys.byteorder != "little"):
         return None
     import numpy as np
-    size = max(1, arr.nbytes)
-    name, fd = shared_memory._create(None, size)
+    from multiprocessing import resource_tracker
+    src = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    name, fd = shared_memory._create(None, max(1, arr.nbytes))
     try:
-        mm = mmap.mmap(fd, size, flags=_MAP_FLAGS)
+        resource_tracker.register("/" + name, "shared_memory")  # the caller killed: its tracker unlinks it
+        rec = _Staged(arr, name)
     except BaseException:
         os.close(fd)
-        shared_memory._unlink_owned("/" + name)
+        shared_memory._posixshmem.shm_unlink("/" + name)
         raise
-    os.close(fd)
-    from multiprocessing import resource_tracker
-    resource_tracker.register("/" + name, "shared_memory")  # the caller killed: its tracker unlinks it
-    unlink = weakref.finalize(mm, shared_memory._unlink_owned, "/" + name)
     try:
-        copy = np.ndarray(arr.shape, dtype=dt, buffer=mm)
-        np.copyto(copy, arr)
+        if arr.nbytes:
+            _io_all(os.pwrite, fd, _bytes_of(src))
     except BaseException:
-        unlink()
+        rec.finish(False)
         raise
+    finally:
+        os.close(fd)
     flags = 1 if arr.flags.writeable else 0
     body = (struct.pack("<BBBBQ", code, flags, arr.ndim, 0, 0)
             + struct.pack("<%dQ" % arr.ndim, *arr.shape) + name.encode())
-    return body, _Staged(arr, copy, mm, unlink)
+    return body, rec
 
 
 class ArgStage:

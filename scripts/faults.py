@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
 
 import rounds  # noqa: E402
+import csharp_rounds  # noqa: E402
 
 
 def main() -> int:
@@ -33,6 +34,7 @@ def main() -> int:
     rows = []  # (round, faults, tasks, ended, lost, hangs, left procs, left segments, bad frames)
     t0 = time.monotonic()
     kinds = ["python"] if args.no_dotnet else ["python", "dotnet"]
+    host = None
     for kind in kinds:
         for api in ("map", "imap", "apply_async", "submit"):
             agg = dict(faults=0, tasks=0, ended=0, lost=0, hangs=0)
@@ -50,6 +52,18 @@ def main() -> int:
                 agg[k] += r[k]
         rows.append(("SIGKILL Python parent", agg["faults"], 0, 0, 0, agg["hangs"],
                      agg["left_processes"], agg["left_segments"], 0))
+        # the same from C# (tests/FaultHost; its .NET resource tracker unlinks its names)
+        host = csharp_rounds.find_fault_host()
+        if host is None:
+            print("faults.py: tests/FaultHost could not be built: C# parent rounds skipped", file=sys.stderr)
+        else:
+            agg = dict(faults=0, left_processes=0, left_segments=0, hangs=0)
+            for seed in range(1, args.seeds + 1):
+                r = csharp_rounds.csharp_parent_kill_round(host, seed)
+                for k in agg:
+                    agg[k] += r[k]
+            rows.append(("SIGKILL C# parent", agg["faults"], 0, 0, 0, agg["hangs"],
+                         agg["left_processes"], agg["left_segments"], 0))
         # the chatty task prints megabytes to the workers' stdout/stderr (the user's): not here
         sys.stdout.flush()
         saved = [os.dup(1), os.dup(2)]
@@ -67,6 +81,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         r = rounds.fake_worker_round(tmp)
     rows.append(("fake worker sends garbage", 1, 2, r["ended"], r["lost"], r["hangs"], 0, 0, r["bad_frames"]))
+    if not args.no_dotnet and host is not None:
+        r = csharp_rounds.csharp_fake_worker_round(host)
+        rows.append(("fake .NET worker / C# caller", r["faults"], r["tasks"], r["ended"], r["lost"], r["hangs"],
+                     0, 0, r["bad_frames"]))
     f = rounds.fuzz_python_decoder(seed=5, count=args.frames)
     rows.append(("fuzzed frames (Python decoder)", f["bad_frames"], 0, 0, f["crashes"], 0, 0, 0, f["bad_frames"]))
     trust = None

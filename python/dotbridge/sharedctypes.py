@@ -22,6 +22,7 @@ Design notes:
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import sys
 import weakref
@@ -97,35 +98,66 @@ def _pickling_a_pool_result() -> bool:
     return False
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.restype = ctypes.c_int
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+class _Mapping:
+    """One segment mapped with libc ``mmap``: unlike ``mmap.mmap`` it keeps no file descriptor
+    (one fd per Value would hit ``ulimit -n`` after about a thousand objects). Unmapped when
+    the last object over it is collected."""
+
+    __slots__ = ("name", "address", "size", "creator_pid", "__weakref__")
+
+    def __init__(self, fd: int, size: int, name: str) -> None:
+        if size <= 0:
+            raise ValueError(f"shared memory segment {name!r} is empty")
+        address = _libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+        if address is None or address == _MAP_FAILED:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), name)
+        self.name, self.address, self.size, self.creator_pid = name, address, size, None
+        # never at interpreter exit: objects may still be read by later exit code (the OS unmaps anyway)
+        weakref.finalize(self, _libc.munmap, address, size).atexit = False
+
+
+def _over(mapping: _Mapping, type_):
+    if ctypes.sizeof(type_) > mapping.size:
+        raise ValueError(f"segment {mapping.name!r} has {mapping.size} bytes, {type_.__name__} needs "
+                         f"{ctypes.sizeof(type_)}")
+    obj = _shared_type(type_).from_address(mapping.address)
+    obj._db_map = mapping  # keeps the mapping alive as long as the object (and its views) live
+    return obj
+
+
 def _attach_raw(name: str, element, length):
     fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
     try:
-        mm = _shm._map_fd(fd, os.fstat(fd).st_size, name)
+        mapping = _Mapping(fd, os.fstat(fd).st_size, name)
     finally:
         os.close(fd)
-    type_ = element * length if length is not None else element
-    obj = _shared_type(type_).from_buffer(mm)
-    obj._db_map = mm
-    return obj
+    return _over(mapping, element * length if length is not None else element)
 
 
 def _new_value(type_):
     size = max(1, ctypes.sizeof(type_))
     name, fd = _shm._create(None, size)
     try:
-        mm = _shm._map_fd(fd, size, name)
-    except (OSError, ValueError):
+        mapping = _Mapping(fd, size, name)
+    except BaseException:
         _posixshmem.shm_unlink("/" + name)
         raise
     finally:
         os.close(fd)
-    mm.creator_pid = os.getpid()
+    mapping.creator_pid = os.getpid()
     resource_tracker.register("/" + name, "shared_memory")
     # (the pid: a fork child that drops or exits with an inherited object must not unlink the parent's)
-    weakref.finalize(mm, _shm._unlink_owned, "/" + name, os.getpid())
-    obj = _shared_type(type_).from_buffer(mm)
-    obj._db_map = mm
-    return obj
+    weakref.finalize(mapping, _shm._unlink_owned, "/" + name, os.getpid())
+    return _over(mapping, type_)
 
 
 def RawValue(typecode_or_type, *args):  # noqa: N802

@@ -95,6 +95,32 @@ def test_copy_like_the_stdlib():
     assert pickle.loads(pickle.dumps(v)).value == 2.5
 
 
+def test_shared_objects_hold_no_file_descriptor_each():
+    # the stdlib's Values share one arena fd; one fd per object would hit `ulimit -n` (often 1024) after ~1000
+    def fds():
+        return len(os.listdir("/proc/self/fd"))
+    before = fds()
+    objs = [multiprocessing.Value("i", i) for i in range(100)] + [multiprocessing.RawArray("d", 3) for _ in range(100)]
+    assert fds() - before < 20
+    assert sum(v.value for v in objs[:100]) == sum(range(100))
+    del objs
+    gc.collect()
+
+
+@pytest.mark.timeout(120)
+def test_thousands_of_values_under_a_low_fd_limit():
+    r = _run("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        import dotbridge as multiprocessing
+        vs = [multiprocessing.Value("i", i) for i in range(1500)]
+        arr = [multiprocessing.RawArray("b", 4) for _ in range(500)]
+        print(sum(v.value for v in vs), len(arr))
+    """)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == [str(sum(range(1500))), "500"]
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

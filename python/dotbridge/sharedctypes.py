@@ -306,7 +306,9 @@ def open(text: str):  # noqa: A001 - mirrors Bridge.SharedValue<T>.Open
         raise ValueError(f"bad dotbridge shared value descriptor {text!r}") from e
     if int(fields.get("offset", "0")) != 0:
         raise ValueError("descriptors with a non-zero offset are not supported here")
-    element = typecode_to_type[code]
+    element = typecode_to_type.get(code)
+    if element is None:
+        raise ValueError(f"bad dotbridge shared value descriptor {text!r}: unknown typecode {code!r}")
     obj = _attach_raw(name, element, None if length == 1 else length)
     lock = fields.get("lock")
     if not lock:

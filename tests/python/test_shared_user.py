@@ -121,6 +121,14 @@ def test_thousands_of_values_under_a_low_fd_limit():
     assert r.stdout.split() == [str(sum(range(1500))), "500"]
 
 
+@pytest.mark.parametrize("typecode", ["z", "ii", ""])
+def test_open_descriptor_with_an_unknown_typecode_is_a_value_error(typecode):
+    raw = db_sct.RawArray("i", 4)
+    text = f"dotbridge.shm:v1;segment={_segment(raw)};typecode={typecode};length=2;offset=0"
+    with pytest.raises(ValueError, match="typecode"):
+        db_sct.open(text)
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

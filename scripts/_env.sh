@@ -62,7 +62,9 @@ ensure_dotnet_built() {
     --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
   dotnet publish "$ROOT/Bridge/Native/Bridge.Native.csproj" -c Release -r linux-x64 -o "$BIN/native" \
     --artifacts-path "$ARTIFACTS" -nologo -v q -clp:ErrorsOnly || return 1
-  cp "$BIN/native/libdotbridge.so" "$BIN/libdotbridge.so" || return 1
+  # copy, then rename: a running Python that mapped the old library keeps it intact (an in-place cp
+  # truncates the mapped file under it: random segfaults in test runs during a republish)
+  cp "$BIN/native/libdotbridge.so" "$BIN/libdotbridge.so.new" && mv -f "$BIN/libdotbridge.so.new" "$BIN/libdotbridge.so" || return 1
   touch "$stamp"
 }
 

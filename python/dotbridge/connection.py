@@ -28,9 +28,12 @@ from __future__ import annotations
 import os
 import tempfile
 
+# the stdlib's own names: `import dotbridge as multiprocessing` reaches this module as `multiprocessing.connection`
+from multiprocessing.connection import Client, Connection, Listener, Pipe, wait  # noqa: F401
+
 from ._frames import packb_values, unpackb_values
 
-__all__ = ["send_value", "recv_value", "path_of", "fifo_pair"]
+__all__ = ["send_value", "recv_value", "path_of", "fifo_pair", "Client", "Listener", "Pipe", "wait"]
 
 
 def send_value(conn, value) -> None:

@@ -340,3 +340,28 @@ def test_value_made_inline_for_apply_async_reaches_the_worker():
         gc.collect()
         assert [r.get(30) for r in rs] == [1, 2, 3]
         assert list(pool.imap(_bump_value, (multiprocessing.Value("i", i) for i in range(3)))) == [1, 2, 3]
+
+
+# --- module names users reach through `import dotbridge as multiprocessing` -----------------------
+
+@pytest.mark.parametrize("sub", ["connection", "queues", "synchronize", "sharedctypes", "shared_memory", "pool"])
+def test_submodules_that_shadow_the_stdlibs_keep_its_public_names(sub):
+    import importlib
+    ours = importlib.import_module("dotbridge." + sub)
+    stdlib = importlib.import_module("multiprocessing." + sub)
+    names = getattr(stdlib, "__all__", None) or [n for n in vars(stdlib) if not n.startswith("_")]
+    assert [n for n in names if not hasattr(ours, n)] == []
+
+
+@pytest.mark.timeout(60)
+def test_connection_wait_listener_client_through_dotbridge():
+    a, b = multiprocessing.Pipe()
+    b.send("x")
+    assert multiprocessing.connection.wait([a], timeout=5) == [a]
+    with multiprocessing.connection.Listener(("127.0.0.1", 0)) as listener:
+        import threading
+        t = threading.Thread(target=lambda: listener.accept().send("hi"))
+        t.start()
+        with multiprocessing.connection.Client(listener.address) as c:
+            assert c.recv() == "hi"
+        t.join(10)

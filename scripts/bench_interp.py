@@ -1,24 +1,19 @@
-"""scripts/bench.py plugin: interpreter workers (C# ``Bridge.InterpreterPool``, sub-interpreters with their own GIL).
+"""scripts/bench.py plugin (helper "interp"): interpreter workers from Python (``Pool(workers="interpreters")``).
 
-``tests/InterpreterBench`` runs once per ``bench.py`` run (interpreter workers and the in-process
-interpreter on pyenv's Python 3.13, else 3.12, or ``$DOTBRIDGE_INTERP_LIBPYTHON``; process workers on
-this Python, the venv's); its last line is JSON with the figures. Without a Python 3.12+ shared
-library every row says "skipped: no Python 3.12+". Rows (issue 7's targets):
+They need CPython 3.12+, so each figure runs ``scripts/_interp_bench.py`` under ``.venv-3.13`` (or
+``.venv-3.12``; made by ``scripts/_env.sh`` ``ensure_interp_venv`` from pyenv); without one the rows say
+so. Here the table's left ("stdlib") column is the baseline named in the title:
 
-- ``interp_cpu``: a CPU-bound pure-Python function over 24 inputs: one in-process interpreter, one
-  call at a time (left) against 2 interpreter workers (right): speed-up >= 1.7x.
-- ``interp_cpu_proc``: the same on 2 process workers (left) against 2 interpreter workers (right).
-  No issue target (0.5x is a floor): the two run different CPython builds (see the row's note).
-- ``interp_start``: start-up of one worker: a pool of one worker until its first result is back,
-  process worker (left) against interpreter worker (right): <= 0.2x.
-- ``interp_start2``: the same per worker for pools of 2 (until both workers have run a task, / 2).
-- ``interp_task``: per-task round trip, sequential ``ApplyAsync`` of ``builtins.abs`` on 2 workers:
-  process workers (left) against interpreter workers (right): <= 1x.
+- ``interp_par``: a CPU-bound pure-Python function over 8 inputs, 1 interpreter worker (left) vs 2
+  (right): the speed-up shows each sub-interpreter has its own GIL. Target ≥ 1.7× on 2 cores.
+- ``interp_apply``: ``Pool.apply`` round trip, process workers (left) vs interpreter workers (right),
+  same Python. Target ≤ 1.
+- ``interp_start``: ``Pool(2)`` + one task + close/join, process workers (left) vs interpreter
+  workers (right), same Python. Target ≤ 1.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,70 +23,47 @@ if not hasattr(_host, "REGISTRY"):
     import bench as _host
 bench = _host.bench
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SECTION = "Interpreter workers (C# Bridge.InterpreterPool, Python 3.12+)"
-_SKIPPED = "skipped: no Python 3.12+"
+HERE = os.path.dirname(os.path.abspath(__file__))
+_py: list = []
 
 
-def _figures(cfg) -> dict:
-    cache = os.path.join(ROOT, "artifacts", "interp-bench.json")
-    run = os.getppid()  # bench.py's pid: one run of the program per bench.py run
-    try:
-        with open(cache, encoding="utf-8") as f:
-            data = json.load(f)
-        if data.get("run") == run and data.get("quick") == cfg["quick"]:
-            return data["figures"]
-    except (OSError, ValueError):
-        pass
-    cmd = ["dotnet", "run", "-c", "Release", "--project", os.path.join(ROOT, "tests", "InterpreterBench"),
-           "--artifacts-path", os.environ.get("DOTBRIDGE_ARTIFACTS", os.path.join(ROOT, "artifacts", "dotnet")),
-           "-nologo", "-v", "q", "--", "--python", sys.executable] + (["--quick"] if cfg["quick"] else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+def _python() -> str:
+    if not _py:
+        out = subprocess.run(["bash", "-c", f"source {HERE}/_env.sh >/dev/null 2>&1; ensure_interp_venv"],
+                             capture_output=True, text=True, timeout=300)
+        path = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        if out.returncode != 0 or not os.path.exists(path):
+            raise RuntimeError("no CPython 3.12+ under pyenv: interpreter workers cannot run here")
+        _py.append(path)
+    return _py[0]
+
+
+def _one(name: str, side: str, cfg: dict) -> float:
+    cmd = [_python(), os.path.join(HERE, "_interp_bench.py"), "--one", name, side]
+    if cfg.get("quick"):
+        cmd.append("--quick")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     if out.returncode != 0:
-        raise RuntimeError((out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}").splitlines()[-1])
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w", encoding="utf-8") as f:
-        json.dump({"run": run, "quick": cfg["quick"], "figures": figures}, f)
-    return figures
+        raise RuntimeError((out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1])
+    return float(out.stdout.strip().splitlines()[-1])
 
 
-def _pick(cfg, key):
-    f = _figures(cfg)
-    return _SKIPPED if "skipped" in f else f[key]
+@bench("interp_par", section="Interpreter workers from Python (Pool(workers=\"interpreters\"), CPython 3.12+)",
+       title="CPU-bound pure-Python function over 8 inputs: 1 interpreter worker (left) vs 2 (right)",
+       unit="s", ratio="s/d", target=(">=", 1.7), timeout=600)
+def interp_par(side, cfg):
+    return _one("par", "1" if side == "stdlib" else "2", cfg)
 
 
-@bench("interp_cpu", section=_SECTION,
-       title="CPU-bound pure-Python function over 24 inputs: 1 in-process interpreter (left) vs 2 interpreter workers (right)",
-       unit="s", ratio="s/d", target=(">=", 1.7), timeout=900, notes="--quick: 8 inputs")
-def interp_cpu(side, cfg):
-    return _pick(cfg, "cpu_inprocess_s" if side == "stdlib" else "cpu_2_interpreters_s")
+@bench("interp_apply", section="Interpreter workers from Python (Pool(workers=\"interpreters\"), CPython 3.12+)",
+       title="`Pool.apply(pow, (2, 5))` round trip: process workers (left) vs interpreter workers (right)",
+       unit="µs", ratio="d/s", target=("<=", 1.0), timeout=600)
+def interp_apply(side, cfg):
+    return _one("apply", "processes" if side == "stdlib" else "interpreters", cfg)
 
 
-@bench("interp_cpu_proc", section=_SECTION,
-       title="the same on 2 process workers (left) vs 2 interpreter workers (right); no issue target: "
-             "process workers run the venv's Python (Debian 3.11), interpreters pyenv's 3.13",
-       unit="s", ratio="s/d", target=(">=", 0.5), timeout=900)
-def interp_cpu_proc(side, cfg):
-    return _pick(cfg, "cpu_2_processes_s" if side == "stdlib" else "cpu_2_interpreters_s")
-
-
-@bench("interp_start", section=_SECTION,
-       title="start-up of one worker (pool of 1 until its first result): process worker (left) vs interpreter worker (right)",
-       unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
+@bench("interp_start", section="Interpreter workers from Python (Pool(workers=\"interpreters\"), CPython 3.12+)",
+       title="`Pool(2)` + one task + close/join: process workers (left) vs interpreter workers (right)",
+       unit="ms", ratio="d/s", target=("<=", 1.0), timeout=600)
 def interp_start(side, cfg):
-    return _pick(cfg, "startup_process_ms" if side == "stdlib" else "startup_interpreter_ms")
-
-
-@bench("interp_start2", section=_SECTION,
-       title="start-up per worker, pools of 2 (until both workers have run a task, / 2): process (left) vs interpreter (right)",
-       unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
-def interp_start2(side, cfg):
-    return _pick(cfg, "startup2_process_ms_per_worker" if side == "stdlib" else "startup2_interpreter_ms_per_worker")
-
-
-@bench("interp_task", section=_SECTION,
-       title="per-task round trip, sequential `ApplyAsync` of `builtins.abs` on 2 workers: process (left) vs interpreter (right)",
-       unit="µs", ratio="d/s", target=("<=", 1.0), timeout=900)
-def interp_task(side, cfg):
-    return _pick(cfg, "per_task_process_us" if side == "stdlib" else "per_task_interpreter_us")
+    return _one("start", "processes" if side == "stdlib" else "interpreters", cfg)

@@ -14,7 +14,7 @@
 // Interpreter workers twice: cold (UseSpare = false, a new sub-interpreter) and by default (the pool adopts
 // the spare interpreter that the previous pool left; see Interop/SubInterpreters/README.md).
 // Pools of 2, per worker: from construction until both workers have run a task (four tasks that each wait,
-// polling every 0.2 ms, until two distinct workers have checked in), divided by 2.
+// polling every 0.5 ms, until two distinct workers have checked in), divided by 2.
 using System.Diagnostics;
 using System.Text.Json;
 using Bridge;
@@ -59,7 +59,7 @@ try
             while len(os.listdir(path)) < n:
                 if time.monotonic() > end:
                     raise TimeoutError('the other worker never arrived')
-                time.sleep(0.0002)
+                time.sleep(0.0005)
             return me
         """);
     var figures = new Dictionary<string, object>
@@ -71,8 +71,8 @@ try
     ProcessPoolOptions ProcOptions(int n) => new() { Processes = n, PythonExecutable = python, PythonPath = { dir } };
 
     // ---- start-up. First pools of the process (JIT, the bootstrap's one-time compile); then, alternating with
-    // 50 ms pauses (a spare left by the previous interpreter pool is ready by then, and nothing runs in the
-    // background while the next pool is timed): cold interpreter workers (UseSpare = false: a fresh sub-interpreter
+    // pauses of 50 ms (200 ms before a default pool: the spare left by the previous one is ready by then; nothing
+    // runs in the background while the next pool is timed): cold interpreter workers (UseSpare = false: a fresh sub-interpreter
     // each), interpreter workers as a program gets them by default (a pool adopts the spare interpreter the previous
     // one left), process workers.
     int rounds = quick ? 7 : 15;
@@ -95,7 +95,7 @@ try
     for (int r = 0; r < rounds; r++)
     {
         coldStart.Add(await StartUpMs(() => new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1, UseSpare = false }), (pool, ct) => pool.ApplyAsync<long>("builtins:abs", [-1L], ct)));
-        await Task.Delay(50);
+        await Task.Delay(200); // the spare that the previous default pool left is surely ready
         spareStart.Add(await StartUpMs(() => new InterpreterPool(new InterpreterPoolOptions { Interpreters = 1 }), (pool, ct) => pool.ApplyAsync<long>("builtins:abs", [-1L], ct)));
         await Task.Delay(50);
         procStart.Add(await StartUpMs(() => new ProcessPool(ProcOptions(1)), (pool, ct) => pool.ApplyAsync<long>("builtins:abs", [-1L], ct)));
@@ -103,7 +103,7 @@ try
         if (r % 2 == 1 && !quick || r < 3)
         {
             cold2.Add(await PairStartUpMs(() => new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, PythonPath = { dir }, UseSpare = false }), (pool, meet, ct) => pool.MapAsync<string, string>("interp_bench:meet", meet, 1, ct)));
-            await Task.Delay(50);
+            await Task.Delay(200);
             spare2.Add(await PairStartUpMs(() => new InterpreterPool(InterpOptions(2)), (pool, meet, ct) => pool.MapAsync<string, string>("interp_bench:meet", meet, 1, ct)));
             await Task.Delay(50);
             proc2.Add(await PairStartUpMs(() => new ProcessPool(ProcOptions(2)), (pool, meet, ct) => pool.MapAsync<string, string>("interp_bench:meet", meet, 1, ct)));

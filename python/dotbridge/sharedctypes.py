@@ -85,7 +85,10 @@ _STDLIB_POOL_FILE = os.path.join("multiprocessing", "pool.py")
 
 def _pickling_a_pool_result() -> bool:
     """True when the pickle under way is a pool worker's result (dotbridge's worker or the stdlib's Pool)."""
-    f = sys._getframe(2)  # the caller of pickle.dumps (the pickler itself is C)
+    try:
+        f = sys._getframe(2)  # the caller of pickle.dumps (the pickler itself is C)
+    except ValueError:  # pickled from C with no Python caller (an embedding host)
+        return False
     if f.f_code.co_name == "_task_pickle" and f.f_code.co_filename.endswith(_WORKER_FILE):
         return True  # dotbridge's worker pickles the task's results itself (not a task that pickles)
     prev = None

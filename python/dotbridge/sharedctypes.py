@@ -57,13 +57,19 @@ def _shared_type(base):
     base = _bases.get(base, base)
     t = _subclasses.get(base)
     if t is None:
-        ns = {"__reduce__": _reduce_raw, "__module__": __name__}
+        ns = {"__reduce__": _reduce_raw, "__module__": __name__,
+              "__copy__": _copy_raw, "__deepcopy__": _copy_raw}
         if issubclass(base, ctypes._SimpleCData):
             ns["__repr__"] = _simple_repr
         t = type(base.__name__, (base,), ns)
         _subclasses[base] = t
         _bases[t] = base
     return t
+
+
+def _copy_raw(obj, memo=None):
+    # copy.copy/deepcopy: a private ctypes copy, as of the stdlib's objects (pickle, by contrast, goes by name)
+    return _bases[type(obj)].from_buffer_copy(obj)
 
 
 def _reduce_raw(obj):

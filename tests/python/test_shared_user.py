@@ -129,6 +129,22 @@ def test_open_descriptor_with_an_unknown_typecode_is_a_value_error(typecode):
         db_sct.open(text)
 
 
+def test_copy_module_copies_raw_objects_by_value_like_the_stdlib():
+    import copy
+    for make in (lambda m: m.RawValue("i", 3), lambda m: m.RawArray("d", [1.0, 2.0])):
+        ours, theirs = make(multiprocessing), make(std)
+        for c in (copy.copy(ours), copy.deepcopy(ours)):
+            assert type(c).__name__ == type(copy.copy(theirs)).__name__
+            if isinstance(c, ctypes.Array):
+                assert c[:] == ours[:]
+                c[0] = 42.0
+                assert ours[0] == 1.0  # a private copy, as the stdlib's
+            else:
+                assert c.value == 3
+                c.value = 42
+                assert ours.value == 3
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

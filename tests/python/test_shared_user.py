@@ -254,7 +254,7 @@ def _parent_of_worker(_):
 @pytest.mark.timeout(60)
 @pytest.mark.xfail(strict=True, reason="qa4 reported: a dotbridge Python worker has its own resource tracker, so the "
                    "stdlib's SharedMemory(name) attach (which registers on 3.11/3.12) unlinks the caller's segment "
-                   "when the worker exits (fix belongs in _worker.py)")
+                   "when the worker exits (fix: _worker.py calls dotbridge.shared_memory.untrack_stdlib_attaches() at start)")
 def test_stdlib_shared_memory_attached_in_a_pool_worker_survives_the_pool():
     import time
     seg = db_shm.SharedMemory(create=True, size=16)
@@ -263,6 +263,23 @@ def test_stdlib_shared_memory_attached_in_a_pool_worker_survives_the_pool():
             pool.map(_attach_with_stdlib_shm, [seg.name] * 2)
         assert seg.buf[0] == 2
         time.sleep(0.5)  # the worker's tracker (if any) cleans up right after the worker exits
+        assert os.path.exists("/dev/shm/" + seg.name)
+    finally:
+        seg.close()
+        seg.unlink()
+
+
+@needs_native
+@pytest.mark.timeout(60)
+def test_untrack_stdlib_attaches_keeps_the_callers_segment():
+    # the fix for the test above, applied by hand (the worker should call it at start)
+    import time
+    seg = db_shm.SharedMemory(create=True, size=16)
+    try:
+        with multiprocessing.Pool(1, initializer=db_shm.untrack_stdlib_attaches) as pool:
+            pool.map(_attach_with_stdlib_shm, [seg.name] * 2)
+        assert seg.buf[0] == 2
+        time.sleep(0.5)
         assert os.path.exists("/dev/shm/" + seg.name)
     finally:
         seg.close()

@@ -258,3 +258,32 @@ def test_no_hang_or_abort_at_interpreter_exit(ending, tmp_path):
     assert proc.stdout.split() == ["9", "end", "of", "script"], proc.stdout + proc.stderr
     assert "remaining subinterpreters" not in proc.stderr
     assert time.monotonic() - t0 < 30
+
+
+@needs_312
+def test_a_main_script_that_imports_a_refusing_module_breaks_the_pool_with_that_reason(tmp_path):
+    """Workers import the caller's ``__main__`` as spawn does; if it imports a module without
+    sub-interpreter support, the pool is broken at start (not respawned forever) with that reason."""
+    try:
+        import _testsinglephase  # noqa: F401
+    except ImportError:
+        pytest.skip("no _testsinglephase in this Python build")
+    script = tmp_path / "main_refuses.py"
+    script.write_text(textwrap.dedent("""\
+        import _testsinglephase
+        import dotbridge
+
+        def sq(x):
+            return x * x
+
+        if __name__ == "__main__":
+            with dotbridge.Pool(2, workers="interpreters") as p:
+                try:
+                    p.map(sq, range(3))
+                except dotbridge.BrokenProcessPool as e:
+                    print("BROKEN", e)
+        """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("BROKEN"), proc.stdout + proc.stderr
+    assert "_testsinglephase" in proc.stdout and "process workers" in proc.stdout

@@ -42,6 +42,7 @@ import _posixshmem
 __all__ = [
     "SharedMemory", "ShareableList", "ndarray", "array", "segment_of",
     "encode_shm_ref", "decode_shm_ref", "SHM_EXT_TYPE", "SHM_THRESHOLD", "new_name",
+    "untrack_stdlib_attaches",
 ]
 
 SHM_EXT_TYPE = 3

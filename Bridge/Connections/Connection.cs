@@ -7,7 +7,9 @@
 // Byte mode (SendBytes/RecvBytes) matches Python's send_bytes/recv_bytes exactly. Value mode
 // (Send/Recv) puts one MessagePack value (Bridge/PROTOCOL.md "Values", MsgPackValues) in a
 // message; Python reads and writes those with dotbridge.connection.send_value/recv_value
-// (never pickle: .NET does not decode pickles).
+// (MessagePack). Pickle mode (SendPickled/RecvPickled) matches Python's own conn.send/conn.recv for plain
+// values (PickleValues: None, bool, int, float, str, bytes, list, tuple, dict; anything else is refused, never
+// run). Poll matches conn.poll(timeout) for an end over a pipe or FIFO (a FileStream).
 //
 // How a .NET worker gets an end: the Python side passes a *path* through the pool as a string
 // argument, and the worker opens it (Connection.Open). dotbridge.connection.path_of(conn)
@@ -15,6 +17,7 @@
 // opens the same pipe). Sockets (duplex Pipe) cannot be opened through /proc; use two simplex
 // pipes, or dotbridge.connection.fifo_pair() (named FIFOs in a private 0700 directory).
 using System.Buffers.Binary;
+using Bridge.Connections.Internal;
 using Microsoft.Win32.SafeHandles;
 
 namespace Bridge.Connections;
@@ -125,6 +128,40 @@ public sealed class Connection : IDisposable
     /// <summary>Receives one MessagePack value as an untyped graph (see <see cref="MsgPackValues"/>).</summary>
     /// <exception cref="EndOfStreamException">The other end closed.</exception>
     public object? Recv() => MsgPackValues.DeserializeObject(RecvBytes() ?? throw new EndOfStreamException("connection closed"));
+
+    /// <summary>Sends one plain value pickled, as Python's <c>Connection.send(obj)</c> (Python reads it with <c>conn.recv()</c>).</summary>
+    /// <exception cref="ValueConversionException">The value has no pickle here (see <see cref="PickleValues"/>).</exception>
+    /// <exception cref="InvalidOperationException">This end is read-only.</exception>
+    public void SendPickled(object? value) => SendBytes(PickleValues.Serialize(value));
+
+    /// <summary>Receives one pickled value sent by Python's <c>conn.send(obj)</c>, as an untyped graph (see <see cref="PickleValues"/>).</summary>
+    /// <exception cref="EndOfStreamException">The other end closed.</exception>
+    /// <exception cref="PickleFormatException">The message is not the pickle of a plain value (it names the type).</exception>
+    public object? RecvPickled() => PickleValues.DeserializeObject(RecvBytes() ?? throw new EndOfStreamException("connection closed"));
+
+    /// <summary>Receives one pickled value converted to <typeparamref name="T"/>.</summary>
+    /// <exception cref="EndOfStreamException">The other end closed.</exception>
+    /// <exception cref="PickleFormatException">The message is not the pickle of a plain value.</exception>
+    /// <exception cref="ValueConversionException">The value does not convert to <typeparamref name="T"/>.</exception>
+    public T RecvPickled<T>() => PickleValues.Convert<T>(RecvPickled());
+
+    /// <summary>
+    /// Python's <c>conn.poll(timeout)</c>: whether a message (or the end of file) can be read within
+    /// <paramref name="timeout"/> (null: wait for ever; zero: now).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This end is write-only.</exception>
+    /// <exception cref="NotSupportedException">The end is not over a file descriptor (a pipe or FIFO opened by <see cref="Open"/> or <see cref="FromFd"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The connection is closed.</exception>
+    public bool Poll(TimeSpan? timeout = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        Stream r = _read ?? throw new InvalidOperationException("connection is write-only");
+        if (r is not FileStream fs)
+        {
+            throw new NotSupportedException("Poll needs an end over a file descriptor (Connection.Open or FromFd)");
+        }
+        return FdPoll.Readable((int)fs.SafeFileHandle.DangerousGetHandle(), FdPoll.Milliseconds(timeout));
+    }
 
     private static int ReadSome(Stream s, Span<byte> buf)
     {

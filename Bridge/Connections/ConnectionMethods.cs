@@ -46,4 +46,28 @@ public static class ConnectionMethods
         }
         return sum;
     }
+
+    /// <summary>
+    /// Receives pickled values (Python's <c>conn.send(obj)</c>) on <paramref name="inPath"/> until the writer
+    /// closes, sends each back pickled on <paramref name="outPath"/> (Python: <c>conn.recv()</c>); returns how many.
+    /// </summary>
+    public static long EchoPickled(string inPath, string outPath)
+    {
+        using Connection input = Connection.Open(inPath, readable: true);
+        using Connection output = Connection.Open(outPath, readable: false);
+        long n = 0;
+        while (input.RecvBytes() is { } message)
+        {
+            output.SendPickled(PickleValues.DeserializeObject(message));
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Python's <c>conn.poll(timeout)</c> from .NET: whether <paramref name="inPath"/> has a message within <paramref name="timeoutMs"/>; then receives it pickled if so (<c>[true, value]</c>, else <c>[false, null]</c>).</summary>
+    public static object?[] PollThenRecv(string inPath, int timeoutMs)
+    {
+        using Connection input = Connection.Open(inPath, readable: true);
+        return input.Poll(TimeSpan.FromMilliseconds(timeoutMs)) ? [true, input.RecvPickled()] : [false, null];
+    }
 }

@@ -23,6 +23,7 @@
 // afterwards this process holds its own ends. Linux only.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Bridge.Connections.Internal;
 using Bridge.Internal;
 using Microsoft.Win32.SafeHandles;
 
@@ -251,8 +252,7 @@ public sealed class SharedQueue : IDisposable
         {
             if (timeout != Timeout.InfiniteTimeSpan)
             {
-                TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-                if (!Poll(left < TimeSpan.Zero ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(left.TotalMilliseconds))))
+                if (!Poll(FdPoll.Milliseconds(timeout - Stopwatch.GetElapsedTime(start))))
                 {
                     return null;
                 }
@@ -418,40 +418,7 @@ public sealed class SharedQueue : IDisposable
         }
     }
 
-    private bool Poll(int milliseconds)
-    {
-        var fds = new PollFd { Fd = _readFd, Events = 1 /* POLLIN */ };
-        long start = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            int n = poll(ref fds, 1, milliseconds);
-            if (n >= 0)
-            {
-                return n > 0;
-            }
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != EINTR)
-            {
-                throw new IOException($"poll failed: errno {errno}");
-            }
-            if (milliseconds > 0)
-            {
-                milliseconds = Math.Max(0, milliseconds - (int)Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                start = Stopwatch.GetTimestamp();
-            }
-        }
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int poll(ref PollFd fds, nuint nfds, int timeout);
+    private bool Poll(int milliseconds) => FdPoll.Readable(_readFd, milliseconds);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);

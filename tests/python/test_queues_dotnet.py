@@ -144,6 +144,28 @@ def test_pool_workers_produce_and_consume_through_pickled_queues(pool):
     _close(q)
 
 
+def _work_tasks(q, n):
+    total = 0
+    for _ in range(n):
+        total += q.get(timeout=30)
+        q.task_done()
+    return total
+
+
+@needs_native
+@pytest.mark.timeout(120)
+def test_a_joinable_queue_pickled_into_pool_tasks_is_joined_by_the_parent(pool):
+    q = dotbridge.JoinableQueue()
+    res = pool.starmap_async(_work_tasks, [(q, 10), (q, 10)])
+    for i in range(20):
+        q.put(i)
+    joined = threading.Event()
+    threading.Thread(target=lambda: (q.join(), joined.set()), daemon=True).start()
+    assert joined.wait(30), "join did not return after the pool workers' task_done calls"
+    assert sum(res.get(timeout=30)) == sum(range(20))
+    _close(q)
+
+
 # --- Python and a .NET worker ------------------------------------------------------------------
 
 @needs_native

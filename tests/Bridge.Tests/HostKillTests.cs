@@ -27,6 +27,7 @@ public class HostKillTests : ProcessPoolTestBase
             Assert.Ignore("No Python with msgpack: run scripts/setup (creates .venv) or set DOTBRIDGE_PYTHON.");
         }
         using var host = Start("pool", python);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
         var info = ReadInfo(host, TimeSpan.FromSeconds(90));
         var family = Descendants(host.Id);
         family.UnionWith(info.Pids);
@@ -49,6 +50,7 @@ public class HostKillTests : ProcessPoolTestBase
     public void Sigkill_right_after_the_first_create_still_unlinks_every_name()
     {
         using var host = Start("create", null);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
         var info = ReadInfo(host, TimeSpan.FromSeconds(30));
         // killed while the tracker's runtime is probably still starting: it reads the records
         // waiting in its pipe, then EOF
@@ -64,6 +66,7 @@ public class HostKillTests : ProcessPoolTestBase
     public void A_killed_tracker_is_reaped_and_replaced_and_the_new_one_knows_every_name()
     {
         using var host = Start("restart", null);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
         string line = ReadLine(host, TimeSpan.FromSeconds(30));
         var root = JsonDocument.Parse(line).RootElement;
         var info = Parse(root);
@@ -86,6 +89,7 @@ public class HostKillTests : ProcessPoolTestBase
     public void A_process_that_creates_nothing_starts_no_tracker()
     {
         using var host = Start("idle", null);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
         var info = ReadInfo(host, TimeSpan.FromSeconds(30));
         Assert.Multiple(() =>
         {
@@ -101,6 +105,7 @@ public class HostKillTests : ProcessPoolTestBase
     public void At_a_normal_exit_the_tracker_exits_silently_and_nothing_is_left()
     {
         using var host = Start("exit", null);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
         var info = ReadInfo(host, TimeSpan.FromSeconds(30));
         var stderr = host.StandardError.ReadToEndAsync();
         Assert.That(host.WaitForExit(30_000), Is.True, "the host exits");
@@ -162,6 +167,26 @@ public class HostKillTests : ProcessPoolTestBase
     }
 
     private sealed record HostInfo(int Pid, int[] Pids, string[] Names, int Tracker);
+
+    /// <summary>SIGKILLs the host (only the host: its tracker then cleans up) if it still runs.</summary>
+    private sealed class KillOnDispose(Process host) : IDisposable
+    {
+        public void Dispose()
+        {
+            try
+            {
+                if (!host.HasExited)
+                {
+                    host.Kill();
+                    host.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // already gone
+            }
+        }
+    }
 
     private static Process Start(string mode, string? python, params string[] more)
     {

@@ -110,63 +110,68 @@ def _pickling_a_pool_result() -> bool:
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-_libc.munmap.restype = ctypes.c_int
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
-class _Mapping:
-    """One segment mapped with libc ``mmap``: unlike ``mmap.mmap`` it keeps no file descriptor
-    (one fd per Value would hit ``ulimit -n`` after about a thousand objects). Unmapped when
-    the last object over it is collected."""
+def _map_segment(fd: int, size: int, name: str):
+    """Map a segment as an ``mmap.mmap`` that keeps no file descriptor.
 
-    __slots__ = ("name", "address", "size", "creator_pid", "__weakref__")
+    ``mmap.mmap(fd, ...)`` keeps a dup of ``fd`` for its whole life: one fd per Value
+    would hit ``ulimit -n`` after about a thousand objects. So: an anonymous
+    ``mmap.mmap`` (no fd) whose pages are then replaced in place (``MAP_FIXED``) by the
+    segment's. The mmap object keeps its usual lifetime rules (it cannot close while
+    a ctypes object uses its buffer; its C dealloc unmaps the range, after every
+    ``__del__`` of a collected cycle has run).
+    """
+    if size <= 0:
+        raise ValueError(f"shared memory segment {name!r} is empty")
+    mm = _shm._ShmMap(-1, size)
+    probe = ctypes.c_char.from_buffer(mm)
+    address = ctypes.addressof(probe)
+    del probe
+    got = _libc.mmap(address, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
+    if got != address:
+        err = ctypes.get_errno()
+        mm.close()
+        raise OSError(err, os.strerror(err), name)
+    mm.name, mm.address = name, address
+    return mm
 
-    def __init__(self, fd: int, size: int, name: str) -> None:
-        if size <= 0:
-            raise ValueError(f"shared memory segment {name!r} is empty")
-        address = _libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
-        if address is None or address == _MAP_FAILED:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), name)
-        self.name, self.address, self.size, self.creator_pid = name, address, size, None
-        # never at interpreter exit: objects may still be read by later exit code (the OS unmaps anyway)
-        weakref.finalize(self, _libc.munmap, address, size).atexit = False
+
+_MAP_FIXED = getattr(mmap, "MAP_FIXED", 0x10)  # (mmap.MAP_FIXED is missing before Python 3.13; 0x10 on Linux)
 
 
-def _over(mapping: _Mapping, type_):
-    if ctypes.sizeof(type_) > mapping.size:
-        raise ValueError(f"segment {mapping.name!r} has {mapping.size} bytes, {type_.__name__} needs "
-                         f"{ctypes.sizeof(type_)}")
-    obj = _shared_type(type_).from_address(mapping.address)
-    obj._db_map = mapping  # keeps the mapping alive as long as the object (and its views) live
+def _over(mm, type_):
+    if ctypes.sizeof(type_) > len(mm):
+        raise ValueError(f"segment {mm.name!r} has {len(mm)} bytes, {type_.__name__} needs {ctypes.sizeof(type_)}")
+    obj = _shared_type(type_).from_buffer(mm)
+    obj._db_map = mm  # (from_buffer keeps mm alive too; this is how descriptor/pickle find the name)
     return obj
 
 
 def _attach_raw(name: str, element, length):
     fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
     try:
-        mapping = _Mapping(fd, os.fstat(fd).st_size, name)
+        mm = _map_segment(fd, os.fstat(fd).st_size, name)
     finally:
         os.close(fd)
-    return _over(mapping, element * length if length is not None else element)
+    return _over(mm, element * length if length is not None else element)
 
 
 def _new_value(type_):
     size = max(1, ctypes.sizeof(type_))
     name, fd = _shm._create(None, size)
     try:
-        mapping = _Mapping(fd, size, name)
+        mm = _map_segment(fd, size, name)
     except BaseException:
         _posixshmem.shm_unlink("/" + name)
         raise
     finally:
         os.close(fd)
-    mapping.creator_pid = os.getpid()
+    mm.creator_pid = os.getpid()
     resource_tracker.register("/" + name, "shared_memory")
     # (the pid: a fork child that drops or exits with an inherited object must not unlink the parent's)
-    weakref.finalize(mapping, _shm._unlink_owned, "/" + name, os.getpid())
-    return _over(mapping, type_)
+    weakref.finalize(mm, _shm._unlink_owned, "/" + name, os.getpid())
+    return _over(mm, type_)
 
 
 def RawValue(typecode_or_type, *args):  # noqa: N802

@@ -145,6 +145,29 @@ def test_copy_module_copies_raw_objects_by_value_like_the_stdlib():
                 assert ours.value == 3
 
 
+@pytest.mark.timeout(60)
+def test_a_del_in_a_collected_cycle_may_still_read_its_shared_objects():
+    # gc runs weakref callbacks before the cycle's __del__ methods: the memory must outlive them
+    r = _run("""
+        import gc
+        import dotbridge as multiprocessing
+        class Holder:
+            def __init__(self, i):
+                self.v = multiprocessing.RawArray("d", 100000)
+                self.w = multiprocessing.Value("i", i)
+                self.v[99999] = i
+                self.me = self
+            def __del__(self):
+                print(int(self.v[99999]) + self.w.value, end=" ", flush=True)
+        for i in range(3):
+            Holder(i)
+            gc.collect()
+        print("ok")
+    """)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.split() == ["0", "2", "4", "ok"]
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

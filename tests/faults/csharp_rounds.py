@@ -44,8 +44,10 @@ def find_fault_host(build: bool = True) -> str | None:
     artifacts = os.environ.get("DOTBRIDGE_ARTIFACTS") or os.path.join(REPO, "artifacts", "dotnet")
     found = [p for p in glob.glob(os.path.join(artifacts, "bin", "*", "*", "FaultHost"))
              if os.access(p, os.X_OK) and os.path.exists(os.path.join(os.path.dirname(p), "Bridge"))]
-    found.sort(key=os.path.getmtime, reverse=True)
-    if found and os.path.getmtime(found[0] + ".dll") >= _newest_source():
+    def built(p):  # an unchanged FaultHost.dll is not rewritten when only Bridge changed
+        return max(os.path.getmtime(p + ".dll"), os.path.getmtime(os.path.join(os.path.dirname(p), "Bridge.dll")))
+    found.sort(key=built, reverse=True)
+    if found and built(found[0]) >= _newest_source():
         return found[0]
     if not build:
         return found[0] if found else None

@@ -80,9 +80,10 @@ def _reduce_raw(obj):
         raise RuntimeError(f"a shared {type(obj).__name__} made in a pool worker cannot be returned to the "
                            "caller (its shared memory is freed when the worker drops it): create it in the "
                            "caller and pass it to the task instead")
+    offset = ctypes.addressof(obj) - mm.address
     if isinstance(obj, ctypes.Array):
-        return _attach_raw, (mm.name, obj._type_, obj._length_)
-    return _attach_raw, (mm.name, _bases[type(obj)], None)
+        return _attach_raw, (mm.name, obj._type_, obj._length_, offset)
+    return _attach_raw, (mm.name, _bases[type(obj)], None, offset)
 
 
 _WORKER_FILE = os.path.join("dotbridge", "_worker.py")
@@ -140,21 +141,22 @@ def _map_segment(fd: int, size: int, name: str):
 _MAP_FIXED = getattr(mmap, "MAP_FIXED", 0x10)  # (mmap.MAP_FIXED is missing before Python 3.13; 0x10 on Linux)
 
 
-def _over(mm, type_):
-    if ctypes.sizeof(type_) > len(mm):
-        raise ValueError(f"segment {mm.name!r} has {len(mm)} bytes, {type_.__name__} needs {ctypes.sizeof(type_)}")
-    obj = _shared_type(type_).from_buffer(mm)
+def _over(mm, type_, offset: int = 0):
+    if offset < 0 or offset + ctypes.sizeof(type_) > len(mm):
+        raise ValueError(f"segment {mm.name!r} has {len(mm)} bytes, {type_.__name__} at offset {offset} needs "
+                         f"{offset + ctypes.sizeof(type_)}")
+    obj = _shared_type(type_).from_buffer(mm, offset)
     obj._db_map = mm  # (from_buffer keeps mm alive too; this is how descriptor/pickle find the name)
     return obj
 
 
-def _attach_raw(name: str, element, length):
+def _attach_raw(name: str, element, length, offset: int = 0):
     fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
     try:
         mm = _map_segment(fd, os.fstat(fd).st_size, name)
     finally:
         os.close(fd)
-    return _over(mm, element * length if length is not None else element)
+    return _over(mm, element * length if length is not None else element, offset)
 
 
 def _new_value(type_):
@@ -294,7 +296,8 @@ def descriptor(obj) -> str:
     code = _type_to_typecode.get(element)
     if code is None:
         raise TypeError(f"{element.__name__} has no sharedctypes typecode")
-    text = f"dotbridge.shm:v1;segment={mm.name};typecode={code};length={length};offset=0"
+    offset = ctypes.addressof(obj) - mm.address
+    text = f"dotbridge.shm:v1;segment={mm.name};typecode={code};length={length};offset={offset}"
     if lock_name:
         text += f";lock={lock_name}"
     return text
@@ -316,14 +319,13 @@ def open(text: str):  # noqa: A001 - mirrors Bridge.SharedValue<T>.Open
     fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
     try:
         name, code, length = fields["segment"], fields["typecode"], int(fields["length"])
+        offset = int(fields.get("offset", "0"))
     except (KeyError, ValueError) as e:
         raise ValueError(f"bad dotbridge shared value descriptor {text!r}") from e
-    if int(fields.get("offset", "0")) != 0:
-        raise ValueError("descriptors with a non-zero offset are not supported here")
     element = typecode_to_type.get(code)
     if element is None:
         raise ValueError(f"bad dotbridge shared value descriptor {text!r}: unknown typecode {code!r}")
-    obj = _attach_raw(name, element, None if length == 1 else length)
+    obj = _attach_raw(name, element, None if length == 1 else length, offset)
     lock = fields.get("lock")
     if not lock:
         return obj

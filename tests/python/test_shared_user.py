@@ -168,6 +168,31 @@ def test_a_del_in_a_collected_cycle_may_still_read_its_shared_objects():
     assert r.stdout.split() == ["0", "2", "4", "ok"]
 
 
+def test_open_descriptor_with_an_offset_as_dotnet_may_write_one():
+    # C#'s SharedCTypeDescriptor may point into a segment (offset > 0); Python opens it where it points
+    import struct
+    seg = db_shm.SharedMemory(create=True, size=64)
+    try:
+        struct.pack_into("<3d", seg.buf, 16, 1.5, 2.5, 3.5)
+        arr = db_sct.open(f"dotbridge.shm:v1;segment={seg.name};typecode=d;length=3;offset=16")
+        assert arr[:] == [1.5, 2.5, 3.5]
+        arr[0] = 9.0
+        assert struct.unpack_from("<d", seg.buf, 16)[0] == 9.0
+        assert "offset=16" in db_sct.descriptor(arr)
+        again = pickle.loads(pickle.dumps(arr))
+        assert again[:] == [9.0, 2.5, 3.5]
+        val = db_sct.open(f"dotbridge.shm:v1;segment={seg.name};typecode=d;length=1;offset=24")
+        assert val.value == 2.5
+        with pytest.raises(ValueError):
+            db_sct.open(f"dotbridge.shm:v1;segment={seg.name};typecode=d;length=3;offset=48")  # past the end
+        with pytest.raises(ValueError):
+            db_sct.open(f"dotbridge.shm:v1;segment={seg.name};typecode=d;length=1;offset=-8")
+        del arr, again, val
+    finally:
+        seg.close()
+        seg.unlink()
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

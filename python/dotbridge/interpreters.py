@@ -41,7 +41,6 @@ Limits (enforced or documented):
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
 import re
@@ -224,16 +223,18 @@ def _start(worker_id: int, rfd: int, wfd: int) -> int:
         return 0
 
 
-_START_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_int)
 _start_fn = None  # created once, never freed: the C# pool may call it until the process ends
 
 
 def start_function() -> int:
     """The address of :func:`_start` as a C function pointer (the ``interpreter_start`` option)."""
+    # ctypes is imported here, not at module level: this module must stay importable inside a
+    # sub-interpreter, where 3.12's _ctypes refuses to load
+    import ctypes
     global _start_fn
     with _lock:
         if _start_fn is None:
-            _start_fn = _START_TYPE(_start)
+            _start_fn = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_int)(_start)
     return ctypes.cast(_start_fn, ctypes.c_void_p).value or 0
 
 

@@ -280,11 +280,16 @@ def descriptor(obj) -> str:
     Raises:
         TypeError: ``obj`` is not a dotbridge shared ctypes object, or its
             element type has no typecode.
+        ValueError: its lock is not a named semaphore (a ``threading`` lock, a
+            stdlib lock made under fork rules) that .NET could open.
     """
     lock_name = None
     if isinstance(obj, _sct.SynchronizedBase):
         semlock = getattr(obj._lock, "_semlock", None)
         lock_name = getattr(semlock, "name", None)
+        if not lock_name:  # .NET would then read and write with no lock at all: say so instead
+            raise ValueError(f"the lock of this shared object ({obj._lock!r}) has no name .NET can open: "
+                             "use a dotbridge Lock/RLock (the default), or lock=False")
         obj = obj._obj
     mm = getattr(obj, "_db_map", None)
     if mm is None:

@@ -193,6 +193,15 @@ def test_open_descriptor_with_an_offset_as_dotnet_may_write_one():
         seg.unlink()
 
 
+@pytest.mark.parametrize("make_lock", [lambda: __import__("threading").Lock(), lambda: std.get_context("fork").Lock()])
+def test_descriptor_refuses_a_lock_dotnet_cannot_open(make_lock):
+    # a descriptor without the lock would let .NET read and write unlocked while Python locks
+    v = multiprocessing.Value("i", 1, lock=make_lock())
+    with pytest.raises(ValueError, match="lock"):
+        db_sct.descriptor(v)
+    assert ";lock=/" in multiprocessing.Value("i", 1, lock=multiprocessing.Lock()).descriptor
+
+
 def _drop_globals():
     global _inherited
     _inherited = None

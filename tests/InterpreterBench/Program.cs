@@ -51,8 +51,8 @@ try
 
 
         def meet(path, n=2):
-            import os, threading, time
-            me = f'{os.getpid()}-{threading.get_ident()}'
+            import os, time, _thread
+            me = f'{os.getpid()}-{_thread.get_ident()}'
             if not os.path.exists(os.path.join(path, me)):
                 open(os.path.join(path, me), 'w').close()
             end = time.monotonic() + 20

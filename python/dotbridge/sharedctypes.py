@@ -14,9 +14,17 @@ Design notes:
   :func:`open` turns such a descriptor (also one made by .NET) back into an
   object here.
 - Raw objects are ctypes instances of a subclass of the requested type
-  whose ``__reduce__`` re-attaches by name. The creating process owns the
-  segment: it is unlinked when the object is garbage-collected there or the
-  process exits (by the resource tracker after a kill -9); receivers only map it.
+  whose ``__reduce__`` re-attaches by name (``copy.copy`` gives a private
+  copy, as the stdlib's). The creating process owns the segment: it is
+  unlinked when the object is garbage-collected there or the process exits
+  (by the resource tracker after a kill -9); receivers only map it, and so
+  does a forked child (the finalizer checks the creator's pid). A pool
+  task's own object is refused as a result (it would die before the caller
+  attaches): the stdlib's MaybeEncodingError.
+- Mapping: an anonymous ``mmap.mmap`` whose pages are replaced by the
+  segment's (``MAP_FIXED``): no file descriptor per object (thousands of
+  Values stay under ``ulimit -n``), and the memory is unmapped by mmap's own
+  C dealloc, never while a ctypes object over it is alive.
 """
 
 from __future__ import annotations

@@ -79,13 +79,35 @@ class _ShmMap(mmap.mmap):
     owned: bool = False
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_MAP_FIXED = getattr(mmap, "MAP_FIXED", 0x10)  # (mmap.MAP_FIXED is missing before Python 3.13; 0x10 on Linux)
+
+
 def _map_fd(fd: int, size: int, name: str, owned: bool = False) -> _ShmMap:
-    mm = _ShmMap(fd, size)
+    """Map ``size`` bytes of segment ``fd`` as an ``mmap.mmap`` that keeps no file descriptor.
+
+    ``mmap.mmap(fd, ...)`` keeps a dup of ``fd`` for its whole life (one fd per
+    ``ndarray()``/Value would hit ``ulimit -n`` after about a thousand). So: an
+    anonymous ``mmap.mmap`` (no fd) whose pages are replaced in place
+    (``MAP_FIXED``) by the segment's. It keeps mmap's lifetime rules: it cannot
+    close while a buffer over it is exported, and its C dealloc unmaps the range.
+    """
+    if size <= 0:
+        raise ValueError(f"cannot map an empty shared memory segment ({name!r})")
+    mm = _ShmMap(-1, size)
+    probe = ctypes.c_char.from_buffer(mm)
+    address = ctypes.addressof(probe)
+    del probe
+    got = _libc.mmap(address, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
+    if got != address:
+        err = ctypes.get_errno()
+        mm.close()
+        raise OSError(err, os.strerror(err), name)
     mm.name = name
     mm.owned = owned
-    probe = ctypes.c_char.from_buffer(mm)
-    mm.address = ctypes.addressof(probe)
-    del probe
+    mm.address = address
     return mm
 
 

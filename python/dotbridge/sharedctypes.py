@@ -30,7 +30,6 @@ Design notes:
 from __future__ import annotations
 
 import ctypes
-import mmap
 import os
 import sys
 import weakref
@@ -116,39 +115,6 @@ def _pickling_a_pool_result() -> bool:
     return False
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-
-
-def _map_segment(fd: int, size: int, name: str):
-    """Map a segment as an ``mmap.mmap`` that keeps no file descriptor.
-
-    ``mmap.mmap(fd, ...)`` keeps a dup of ``fd`` for its whole life: one fd per Value
-    would hit ``ulimit -n`` after about a thousand objects. So: an anonymous
-    ``mmap.mmap`` (no fd) whose pages are then replaced in place (``MAP_FIXED``) by the
-    segment's. The mmap object keeps its usual lifetime rules (it cannot close while
-    a ctypes object uses its buffer; its C dealloc unmaps the range, after every
-    ``__del__`` of a collected cycle has run).
-    """
-    if size <= 0:
-        raise ValueError(f"shared memory segment {name!r} is empty")
-    mm = _shm._ShmMap(-1, size)
-    probe = ctypes.c_char.from_buffer(mm)
-    address = ctypes.addressof(probe)
-    del probe
-    got = _libc.mmap(address, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | _MAP_FIXED, fd, 0)
-    if got != address:
-        err = ctypes.get_errno()
-        mm.close()
-        raise OSError(err, os.strerror(err), name)
-    mm.name, mm.address = name, address
-    return mm
-
-
-_MAP_FIXED = getattr(mmap, "MAP_FIXED", 0x10)  # (mmap.MAP_FIXED is missing before Python 3.13; 0x10 on Linux)
-
-
 def _over(mm, type_, offset: int = 0):
     if offset < 0 or offset + ctypes.sizeof(type_) > len(mm):
         raise ValueError(f"segment {mm.name!r} has {len(mm)} bytes, {type_.__name__} at offset {offset} needs "
@@ -161,7 +127,7 @@ def _over(mm, type_, offset: int = 0):
 def _attach_raw(name: str, element, length, offset: int = 0):
     fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
     try:
-        mm = _map_segment(fd, os.fstat(fd).st_size, name)
+        mm = _shm._map_fd(fd, os.fstat(fd).st_size, name)
     finally:
         os.close(fd)
     return _over(mm, element * length if length is not None else element, offset)
@@ -171,7 +137,7 @@ def _new_value(type_):
     size = max(1, ctypes.sizeof(type_))
     name, fd = _shm._create(None, size)
     try:
-        mm = _map_segment(fd, size, name)
+        mm = _shm._map_fd(fd, size, name)
     except BaseException:
         _posixshmem.shm_unlink("/" + name)
         raise

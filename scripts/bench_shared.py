@@ -17,8 +17,9 @@ Rows (Bridge/SHARED.md "Benchmarks"):
   process's time per pair. ``dotbridge.Lock`` against ``multiprocessing.Lock``. Target:
   within 1.5x.
 
-Both sides run in this one process (bench.py starts one per benchmark); child processes use
-the spawn start method on both sides.
+Both sides run in this one process (bench.py starts one per benchmark), set up once and
+measured in alternation (the machine is shared and its load changes within seconds); child
+processes use the spawn start method on both sides.
 """
 
 from __future__ import annotations
@@ -36,6 +37,30 @@ bench = _host.bench
 SECTION = "Shared memory, queues and locks across processes"
 
 
+# -- interleaving ----------------------------------------------------------------------------
+# The machine is shared: load comes and goes within seconds. Each row measures both sides in
+# alternation on the stdlib side's call (setups made once, repeats interleaved), returns the
+# stdlib median and keeps the dotbridge median for the dotbridge side's call (as bench_inline does).
+
+_state: dict = {}
+
+
+def _interleaved(name: str, side: str, cfg: dict, setup) -> float:
+    if side == "dotbridge" and name in _state:
+        return _state.pop(name)
+    runs = {s: setup(s, cfg) for s in ("stdlib", "dotbridge")}  # side -> (one() -> value, close())
+    times: dict = {"stdlib": [], "dotbridge": []}
+    try:
+        for i in range(cfg["repeats"]):
+            for s in (("stdlib", "dotbridge") if i % 2 == 0 else ("dotbridge", "stdlib")):
+                times[s].append(runs[s][0]())
+    finally:
+        for one, close in runs.values():
+            close()
+    _state[name] = statistics.median(times["dotbridge"])
+    return statistics.median(times["stdlib"]) if side == "stdlib" else _state.pop(name)
+
+
 # -- numpy arrays to a C# method -----------------------------------------------------------
 
 def py_sum_and_scale(arr, factor):
@@ -49,53 +74,65 @@ def _warm(_):
     return None
 
 
-def _numpy_side(side: str, cfg: dict, in_shm: bool) -> float:
-    import numpy as np
-    mb = 20 if cfg["quick"] else 100
-    n = mb * 1024 * 1024 // 8
-    times = []
-    if side == "stdlib":
-        import multiprocessing
-        arr = np.ones(n)
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
+def _numpy_setup(in_shm: bool):
+    def setup(side: str, cfg: dict):
+        import numpy as np
+        n = (20 if cfg["quick"] else 100) * 1024 * 1024 // 8
+        box = {"i": 0}
+        if side == "stdlib":
+            import multiprocessing
+            pool = multiprocessing.get_context("spawn").Pool(1)
             pool.apply(_warm, (None,))
-            for i in range(cfg["repeats"]):
+            box["arr"] = np.ones(n)
+
+            def one():
                 t0 = time.perf_counter()
-                s, arr = pool.apply(py_sum_and_scale, (arr, 2.0))
-                times.append(time.perf_counter() - t0)
-                assert s == n * 2.0 ** i and arr[0] == 2.0 ** (i + 1), (s, arr[0])
-        return statistics.median(times)
-    import dotbridge
-    from dotbridge import shared_memory
-    sum_and_scale = dotbridge.dotnet.method("Bridge.Samples.Arrays.SumAndScale")
-    if in_shm:
-        arr = shared_memory.ndarray(n, "float64")
-        arr[:] = 1.0
-    else:
-        arr = np.ones(n)
-    with dotbridge.Pool(1) as pool:
-        pool.apply(sum_and_scale, (np.ones(n // 64), 1.0))  # start the .NET worker, JIT the loop
-        for i in range(cfg["repeats"]):
-            t0 = time.perf_counter()
-            s = pool.apply(sum_and_scale, (arr, 2.0))
-            times.append(time.perf_counter() - t0)
-            assert s == n * 2.0 ** i and arr[0] == 2.0 ** (i + 1) and arr[-1] == arr[0], (s, arr[0])
-    return statistics.median(times)
+                s, box["arr"] = pool.apply(py_sum_and_scale, (box["arr"], 2.0))
+                dt = time.perf_counter() - t0
+                assert s == n * 2.0 ** box["i"] and box["arr"][0] == 2.0 ** (box["i"] + 1), s
+                box["i"] += 1
+                return dt
+        else:
+            import dotbridge
+            from dotbridge import shared_memory
+            sum_and_scale = dotbridge.dotnet.method("Bridge.Samples.Arrays.SumAndScale")
+            if in_shm:
+                arr = shared_memory.ndarray(n, "float64")
+                arr[:] = 1.0
+            else:
+                arr = np.ones(n)
+            pool = dotbridge.Pool(1)
+            pool.apply(sum_and_scale, (np.ones(n // 64), 1.0))  # start the .NET worker, JIT the loop
+
+            def one():
+                t0 = time.perf_counter()
+                s = pool.apply(sum_and_scale, (arr, 2.0))
+                dt = time.perf_counter() - t0
+                assert s == n * 2.0 ** box["i"] and arr[0] == 2.0 ** (box["i"] + 1) and arr[-1] == arr[0], s
+                box["i"] += 1
+                return dt
+
+        def close():
+            pool.terminate()
+            pool.join()
+        return one, close
+    return setup
 
 
 @bench("shm_numpy", section=SECTION,
        title="100 MB float64 numpy array (plain) to a C# method that sums it and scales it in place "
-             "(`Arrays.SumAndScale`, `Pool.apply`) vs the stdlib's `Pool.apply` of it to a Python worker",
+             "(`Arrays.SumAndScale`, `Pool.apply`) vs the stdlib's `Pool.apply` of it to a Python worker "
+             "(interleaved runs)",
        unit="s", ratio="s/d", target=(">=", 10.0), timeout=600.0, notes="--quick: 20 MB")
 def shm_numpy(side, cfg):
-    return _numpy_side(side, cfg, in_shm=False)
+    return _interleaved("shm_numpy", side, cfg, _numpy_setup(in_shm=False))
 
 
 @bench("shm_numpy_ref", section=SECTION,
        title="the same, the array already in shared memory (`dotbridge.shared_memory.ndarray`)",
        unit="s", ratio="s/d", target=(">=", 10.0), timeout=600.0, notes="--quick: 20 MB")
 def shm_numpy_ref(side, cfg):
-    return _numpy_side(side, cfg, in_shm=True)
+    return _interleaved("shm_numpy_ref", side, cfg, _numpy_setup(in_shm=True))
 
 
 # -- queues --------------------------------------------------------------------------------
@@ -117,30 +154,41 @@ def _ctx(side: str):
     return dotbridge.get_context()  # dotbridge's Queue/Lock/...; Process is the stdlib's spawn one
 
 
-@bench("queue_rt", section=SECTION,
-       title="`Queue` put + get round trip through an echo process (two queues, a small tuple)",
-       unit="µs", ratio="d/s", target=("<=", 1.5), timeout=300.0, notes="--quick: 2,000 round trips")
-def queue_rt(side, cfg):
+def _queue_setup(side: str, cfg: dict):
     ctx = _ctx(side)
     qin, qout = ctx.Queue(), ctx.Queue()
     p = ctx.Process(target=queue_echo, args=(qin, qout), daemon=True)
     p.start()
     item = (1, "x", 2.5)
-    try:
+    qin.put(item)
+    assert qout.get(timeout=60) == item  # the echo process is up
+    calls = 2_000 if cfg["quick"] else 10_000
+    for _ in range(200):
         qin.put(item)
-        assert qout.get(timeout=60) == item  # the echo process is up
+        qout.get(timeout=60)
 
-        def one_rt():
+    def one():
+        t0 = time.perf_counter()
+        for _ in range(calls):
             qin.put(item)
-            return qout.get(timeout=60)
-        return _host.per_call_us(one_rt, 2_000 if cfg["quick"] else 10_000, cfg["repeats"], warmup=200)
-    finally:
+            qout.get(timeout=60)
+        return (time.perf_counter() - t0) / calls * 1e6
+
+    def close():
         qin.put(None)
         qout.get(timeout=60)
         p.join(30)
         if p.is_alive():
             p.kill()
             p.join(5)
+    return one, close
+
+
+@bench("queue_rt", section=SECTION,
+       title="`Queue` put + get round trip through an echo process (two queues, a small tuple; interleaved runs)",
+       unit="µs", ratio="d/s", target=("<=", 1.5), timeout=300.0, notes="--quick: 2,000 round trips")
+def queue_rt(side, cfg):
+    return _interleaved("queue_rt", side, cfg, _queue_setup)
 
 
 # -- locks ---------------------------------------------------------------------------------
@@ -159,10 +207,7 @@ def lock_hammer(lock, n, start, result=None):
     return us
 
 
-@bench("lock_2p", section=SECTION,
-       title="`Lock` acquire + release, two processes hammering one lock at once (the slower one's time per pair)",
-       unit="µs", ratio="d/s", target=("<=", 1.5), timeout=300.0, notes="--quick: 100,000 pairs")
-def lock_2p(side, cfg):
+def _lock_setup(side: str, cfg: dict):
     ctx = _ctx(side)
     n = 100_000 if cfg["quick"] else 500_000
     lock = ctx.Lock()
@@ -178,4 +223,12 @@ def lock_2p(side, cfg):
         if p.exitcode != 0:
             raise RuntimeError(f"the other process failed (exit code {p.exitcode})")
         return max(mine, result.value) / n
-    return _host.median_of(one, cfg["repeats"])
+    return one, lambda: None
+
+
+@bench("lock_2p", section=SECTION,
+       title="`Lock` acquire + release, two processes hammering one lock at once "
+             "(the slower one's time per pair; interleaved runs)",
+       unit="µs", ratio="d/s", target=("<=", 1.5), timeout=300.0, notes="--quick: 100,000 pairs")
+def lock_2p(side, cfg):
+    return _interleaved("lock_2p", side, cfg, _lock_setup)

@@ -12,6 +12,10 @@ Functions (all return a dict of figures; nothing here asserts timing):
   against the stdlib's ``Lock`` (Python + Python).
 
 Command: ``.venv/bin/python tests/python/test_shared_bench.py [--mb 100]``.
+The figures in the benchmark table come from ``scripts/bench_shared.py``
+(``scripts/bench --only shm_numpy,shm_numpy_ref,queue_rt,lock_2p``), which also
+measures a *plain* numpy array (staged into shared memory automatically) and
+needs no test build (its C# method is ``Bridge.Samples.Arrays.SumAndScale``).
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ class SharedMemory(_std.SharedMemory):
         name: the segment name (no leading slash); None to make a new name (create=True).
         create: create a new segment (O_EXCL) instead of attaching.
         size: bytes to create (ignored when attaching: the segment's own size is used).
-        track: accepted for Python 3.13 compatibility; a created segment is always tracked.
+        track: as Python 3.13's: False leaves a created segment unregistered (it
+            outlives this process until someone calls ``unlink()``).
     Raises:
         FileExistsError: create=True and the name exists.
         FileNotFoundError: attaching to a name that does not exist.
@@ -205,8 +206,9 @@ class SharedMemory(_std.SharedMemory):
         self._buf = memoryview(self._mmap)
         if create:
             self._owner = True
-            self._track = True
-            resource_tracker.register(self._name, "shared_memory")
+            if track:
+                self._track = True
+                resource_tracker.register(self._name, "shared_memory")
 
     def unlink(self) -> None:
         """Remove the segment's name (the creator's job); mappings stay valid. Idempotent for the creator."""

@@ -464,3 +464,25 @@ def test_connection_wait_listener_client_through_dotbridge():
         with multiprocessing.connection.Client(listener.address) as c:
             assert c.recv() == "hi"
         t.join(10)
+
+
+@pytest.mark.timeout(60)
+def test_track_false_leaves_the_segment_to_the_caller_as_python_313():
+    # Python 3.13's SharedMemory(track=False): not registered, so it outlives the process until unlink()
+    r = _run("""
+        from dotbridge import shared_memory
+        s = shared_memory.SharedMemory(create=True, size=8, track=False)
+        print(s.name)
+    """)
+    assert r.returncode == 0, r.stderr
+    name = r.stdout.strip()
+    import time
+    time.sleep(0.5)  # a tracker (if it were tracked) would unlink right after the exit
+    try:
+        assert os.path.exists("/dev/shm/" + name)
+        assert "leaked" not in r.stderr
+    finally:
+        seg = db_shm.SharedMemory(name)
+        seg.close()
+        seg.unlink()
+    assert not os.path.exists("/dev/shm/" + name)

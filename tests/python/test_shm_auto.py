@@ -239,3 +239,52 @@ def _mapped_by(pid: int, name: str) -> bool:
             return any(("/dev/shm/" + name) in line for line in f)
     except OSError:
         return False
+
+
+_KILLED_CALLER = r"""
+import sys, time
+import numpy as np
+import dotbridge
+from dotbridge import dotnet, shared_memory
+
+real = shared_memory._create
+def recording(name, size):
+    made = real(name, size)
+    print("STAGED", made[0], flush=True)
+    return made
+shared_memory._create = recording
+
+if __name__ == "__main__":
+    slow = dotnet.method("Bridge.Tests.SharedMemoryFixtures.SleepThenScale", assembly=sys.argv[1])
+    pool = dotbridge.Pool(1)
+    arr = np.ones(%d)
+    r = pool.apply_async(slow, (arr, 30000, 2.0))
+    print("SUBMITTED", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_killed_caller_leaves_no_segment(tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "caller.py"
+    script.write_text(_KILLED_CALLER % N)
+    p = subprocess.Popen([sys.executable, str(script), fixtures_assembly()], stdout=subprocess.PIPE, text=True)
+    names = []
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            line = p.stdout.readline()
+            if not line or line.startswith("SUBMITTED"):
+                break
+            if line.startswith("STAGED"):
+                names.append(line.split()[1])
+        assert names and all(os.path.exists("/dev/shm/" + n) for n in names)
+    finally:
+        p.kill()
+        p.wait(10)
+        p.stdout.close()
+    end = time.monotonic() + 15  # the caller's resource tracker unlinks what it had registered
+    while time.monotonic() < end and any(os.path.exists("/dev/shm/" + n) for n in names):
+        time.sleep(0.05)
+    assert not [n for n in names if os.path.exists("/dev/shm/" + n)]

@@ -22,18 +22,37 @@ np = pytest.importorskip("numpy")
 import dotbridge  # noqa: E402
 from dotbridge import dotnet, shared_memory  # noqa: E402
 from conftest import real_native_available  # noqa: E402
-from test_shared_bench import fixtures_assembly  # noqa: E402
+import test_shared_bench  # noqa: E402
+
+
+def fixtures_assembly() -> str | None:
+    """$DOTBRIDGE_TEST_ASSEMBLY, else the newest built Bridge.Tests.dll that has this file's fixtures."""
+    import glob
+    env = os.environ.get("DOTBRIDGE_TEST_ASSEMBLY")
+    if env and os.path.exists(env):
+        return env
+    found = sorted(glob.glob(os.path.join(test_shared_bench.REPO, "**", "bin", "**", "Bridge.Tests.dll"), recursive=True)
+                   + glob.glob("/tmp/art-*/bin/Bridge.Tests/*/Bridge.Tests.dll"), key=os.path.getmtime)
+    for path in reversed(found):
+        try:
+            with open(path, "rb") as f:
+                if b"SleepThenScale" in f.read():
+                    return path
+        except OSError:
+            continue
+    return None
 
 _ok, _why = real_native_available()
-if _ok and fixtures_assembly() is None:
-    _ok, _why = False, "Bridge.Tests.dll not built (dotnet build tests/Bridge.Tests) or set DOTBRIDGE_TEST_ASSEMBLY"
+_ASM = fixtures_assembly()
+if _ok and _ASM is None:
+    _ok, _why = False, "no Bridge.Tests.dll with these fixtures (dotnet build tests/Bridge.Tests) or set DOTBRIDGE_TEST_ASSEMBLY"
 pytestmark = [pytest.mark.skipif(not _ok, reason=_why), pytest.mark.timeout(120)]
 
 N = 1024 * 1024 // 8  # 1 MB of float64
 
 
 def fx(name: str):
-    return dotnet.method("Bridge.Tests.SharedMemoryFixtures." + name, assembly=fixtures_assembly())
+    return dotnet.method("Bridge.Tests.SharedMemoryFixtures." + name, assembly=_ASM)
 
 
 def _mapped_here(name: str) -> bool:
@@ -269,7 +288,7 @@ def test_killed_caller_leaves_no_segment(tmp_path):
     import sys
     script = tmp_path / "caller.py"
     script.write_text(_KILLED_CALLER % N)
-    p = subprocess.Popen([sys.executable, str(script), fixtures_assembly()], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, str(script), _ASM], stdout=subprocess.PIPE, text=True)
     names = []
     try:
         end = time.monotonic() + 60

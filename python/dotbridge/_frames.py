@@ -8,7 +8,9 @@ Design notes:
   :func:`unpackb_values`: ext 1 = big ints (two's complement, big-endian),
   ext 2 = 1-D numeric arrays (dtype code byte + little-endian elements),
   ext 3 = a numpy array in a dotbridge shared-memory segment, by reference
-  (``dotbridge.shared_memory.encode_shm_ref``/``decode_shm_ref``),
+  (``dotbridge.shared_memory.encode_shm_ref``/``decode_shm_ref``; the pool's
+  codec for .NET calls also copies big plain arrays into a fresh segment and
+  sends them as ext 3: ``dotbridge.dotnet.ArgStage``, on top of :func:`default`),
   tuples are sent as arrays. numpy is imported only when an ext 2 value
   appears or a numpy object is encoded.
 - This module is imported by the worker: keep its imports minimal.

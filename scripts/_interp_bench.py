@@ -27,10 +27,20 @@ def spin(n):
     return t
 
 
+def _all_ready(p, n: int) -> None:
+    """Wait until all n workers said HELLO (a map right after start-up could otherwise all go to the first)."""
+    end = time.monotonic() + 60
+    while sum(1 for w in p._native.workers("python") if w["ready"]) < n:
+        if time.monotonic() > end:
+            raise TimeoutError("workers did not start")
+        time.sleep(0.01)
+
+
 def par(side: str, quick: bool) -> float:
     n = 1_000_000 if quick else 3_000_000
     with dotbridge.Pool(int(side), workers="interpreters") as p:
-        p.map(spin, [10] * 4, chunksize=1)
+        _all_ready(p, int(side))
+        p.map(spin, [n // 100] * 8, chunksize=1)  # warm, and the pool's prefetch learns these are long tasks
         times = []
         for _ in range(3 if quick else 5):
             t0 = time.perf_counter()

@@ -42,7 +42,11 @@ def _one(name: str, side: str, cfg: dict) -> float:
     cmd = [_python(), os.path.join(HERE, "_interp_bench.py"), "--one", name, side]
     if cfg.get("quick"):
         cmd.append("--quick")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    # bytecode caching on (this machine sets PYTHONDONTWRITEBYTECODE), into artifacts/: start-up is then
+    # what a user sees, not CPython compiling msgpack's pure-Python fallback in every interpreter
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(os.path.dirname(HERE), "artifacts", "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     if out.returncode != 0:
         raise RuntimeError((out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1])
     return float(out.stdout.strip().splitlines()[-1])

@@ -31,7 +31,7 @@ namespace Bridge.Tracking;
 
 /// <summary>The client side of the resource tracker: registers names this process created.</summary>
 /// <remarks>Thread-safe. Never throws: tracking is best effort, creation must not fail because of it.</remarks>
-internal static unsafe class ResourceTracker
+internal static unsafe partial class ResourceTracker
 {
     /// <summary>A shared memory segment: the file <c>/dev/shm/&lt;name&gt;</c>.</summary>
     public const byte Segment = (byte)'s';
@@ -92,6 +92,9 @@ internal static unsafe class ResourceTracker
             }
         }
     }
+
+    [LibraryImport("libc", EntryPoint = "sigaddset")]
+    private static partial int SigAddSet(void* set, int signal);
 
     private static bool IsTurnedOff()
     {
@@ -252,7 +255,13 @@ internal static unsafe class ResourceTracker
             Libc.FileActionsAddOpen(fa, 1, Utf8("/dev/null", mem), 1 /* O_WRONLY */, 0);
             Libc.SpawnAttrInit(attr);
             Libc.SpawnAttrSetFlags(attr, Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF);
+            // SIGINT, SIGTERM and SIGHUP start blocked (as CPython's tracker is spawned): one sent to
+            // the process group while the tracker's runtime starts stays pending, not fatal; the
+            // tracker then cancels them (TrackerProcess.Run).
             Libc.SigEmptySet(sigs);
+            SigAddSet(sigs, 1);
+            SigAddSet(sigs, 2);
+            SigAddSet(sigs, 15);
             Libc.SpawnAttrSetSigMask(attr, sigs);
             Libc.SigFillSet(sigs);
             Libc.SpawnAttrSetSigDefault(attr, sigs);

@@ -63,6 +63,27 @@ public class HostKillTests : ProcessPoolTestBase
 
     [Test]
     [CancelAfter(60_000)]
+    public void The_tracker_ignores_sigint_sigterm_and_sighup_from_its_first_moment()
+    {
+        // FaultHost sends SIGINT, SIGTERM and SIGHUP to its tracker right after spawning it (as a
+        // Ctrl-C or a hang-up reaching the whole process group would), while its runtime starts
+        using var host = Start("signals", null);
+        using var killer = new KillOnDispose(host);  // an early failed assert must not leave it running
+        var root = JsonDocument.Parse(ReadLine(host, TimeSpan.FromSeconds(30))).RootElement;
+        var info = Parse(root);
+        int signalled = root.GetProperty("old_tracker").GetInt32();
+        Thread.Sleep(500);
+        Assert.Multiple(() =>
+        {
+            Assert.That(signalled, Is.Positive);
+            Assert.That(info.Tracker, Is.EqualTo(signalled), "no new tracker had to be started");
+            Assert.That(Alive(signalled), Is.True, "the tracker survived the signals");
+        });
+        KillAndCheck(host, Descendants(host.Id), info.Names);
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
     public void A_killed_tracker_is_reaped_and_replaced_and_the_new_one_knows_every_name()
     {
         using var host = Start("restart", null);

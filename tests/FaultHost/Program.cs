@@ -7,6 +7,8 @@
 //                      -> {"pids": [every child], "names": [its /dev/shm names], "tracker": pid}
 //   FaultHost create   only the segment, the lock and the value (no pool, no Python); prints
 //                      right after creating them (a kill then lands while the tracker starts)
+//   FaultHost signals  as create, but right after the first Create sends SIGINT, SIGTERM and
+//                      SIGHUP to its tracker (still starting: it must survive them); -> "old_tracker"
 //   FaultHost exit     as create, then returns at once (ProcessExit unlinks the names)
 //   FaultHost restart  as create, then SIGKILLs its tracker and creates one more segment (the
 //                      next Create starts a new tracker and registers every live name again)
@@ -61,19 +63,31 @@ else if (mode == "idle")
     await Task.Delay(TimeSpan.FromSeconds(120));
     return 0;
 }
-else if (mode is not ("create" or "exit" or "restart"))
+else if (mode is not ("create" or "exit" or "restart" or "signals"))
 {
-    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, exit, restart, idle, time N)");
+    Console.Error.WriteLine($"FaultHost: unknown mode '{mode}' (pool, create, signals, exit, restart, idle, time N)");
     return 64;
 }
 
+int oldTracker = 0;
 var segment = SharedMemorySegment.Create(4096);
+if (mode == "signals")
+{
+    // the tracker is the only child this thread started: /proc/self/task/<tid>/children
+    foreach (var child in File.ReadAllText($"/proc/self/task/{Environment.ProcessId}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+    {
+        int pid = int.Parse(child, CultureInfo.InvariantCulture);
+        oldTracker = pid;  // printed as "old_tracker": the tracker must still be this one
+        SendSignal(pid, 2);
+        SendSignal(pid, 15);
+        SendSignal(pid, 1);
+    }
+}
 var sharedLock = SharedLock.Create();
 var value = SharedValue<long>.Create(7);
 segment.AsSpan()[0] = 42;
 var names = new[] { segment.Name, "sem." + sharedLock.Name.TrimStart('/') }
     .Concat(DescriptorNames(value.Descriptor.ToString())).ToList();
-int oldTracker = 0;
 SharedMemorySegment? late = null;
 if (mode == "restart")
 {
@@ -152,6 +166,9 @@ static List<int> Children(int parent)
     }
     return list;
 }
+
+[System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+static extern int SendSignal(int pid, int signal);
 
 // "gone", or the state letter from /proc/<pid>/stat (Z: a zombie nobody reaped).
 static string State(int pid)

@@ -13,7 +13,8 @@ namespace Bridge.Tracking;
 /// <remarks>
 /// SIGINT, SIGTERM and SIGHUP are ignored (a Ctrl-C or a hang-up reaching the whole process group
 /// must not kill the tracker before the creator's names are cleaned up), as CPython's tracker does
-/// for SIGINT and SIGTERM. It starts no process, so it leaves no zombie; it reads nothing but its
+/// for SIGINT and SIGTERM: ResourceTracker spawns it with them blocked, and the registrations here
+/// cancel them should anything unblock them. It starts no process, so it leaves no zombie; it reads nothing but its
 /// pipe and touches nothing but <c>/dev/shm</c> names it was given.
 /// </remarks>
 internal static unsafe partial class TrackerProcess

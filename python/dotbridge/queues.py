@@ -15,8 +15,11 @@ thread, pickled items, ``qsize`` through ``sem_getvalue``) -- with two changes:
 Lifetime: the process that pickles a queue (or reads its :attr:`Queue.spec`) must be
 alive, and must not have closed the queue, until the receiver has opened it (the
 receiver's error otherwise names the path). Once opened, the receiver holds its own pipe
-ends, so the queue lives while any process holds it. Same user only (``/proc`` access
-rules), Linux only.
+ends, so the pipe lives while any process holds it. The named semaphores are those of
+dotbridge's locks: unlinked when the creating process's objects are collected or it exits,
+and still usable by every process that opened them before. So keep the creating process's
+queue object alive while others may still open it (``dotbridge.Queue().spec`` of a
+temporary is useless). Same user only (``/proc`` access rules), Linux only.
 
 .NET: ``q.spec`` (``dotbridge.mpqueue:v1;kind=queue|joinable|simple;read=…;write=…;pipe=…;``
 ``rlock=…;wlock=…[;sem=…;maxsize=N][;unfinished=…;<condition fields>]``) is the string a

@@ -139,27 +139,39 @@ try
     // ---- CPU-bound pure Python over many inputs
     long n = 300_000;
     var items = Enumerable.Repeat(n, quick ? 8 : 24).ToArray();
-    int cpuRounds = quick ? 1 : 3;
-    double inProc;
+    int cpuRounds = quick ? 3 : 7;
+    // Rounds alternate between the three (medians), so that a burst of other load on the machine hits all of them.
+    var inProcTimes = new List<double>();
+    var interpTimes = new List<double>();
+    var procTimes = new List<double>();
+    using (Gil.Acquire())
     {
-        using (Gil.Acquire())
-        {
-            Py.AddToSysPath(dir);
-        }
-        var times = new List<double>();
+        Py.AddToSysPath(dir);
+    }
+    await using (var interpPool = new InterpreterPool(InterpOptions(2)))
+    await using (var procPool = new ProcessPool(ProcOptions(2)))
+    {
+        await interpPool.MapAsync<long, long>("interp_bench:spin", items, 1, timeout); // warm-up: started, module imported
+        await procPool.MapAsync<long, long>("interp_bench:spin", items, 1, timeout);
         for (int r = 0; r < cpuRounds; r++)
         {
-            using var gil = Gil.Acquire();
-            using var module = Py.Import("interp_bench");
-            using var spin = module.GetAttr("spin");
-            var t = Stopwatch.StartNew();
-            foreach (long x in items) spin.Call<long>(x);
-            times.Add(t.Elapsed.TotalSeconds);
+            using (Gil.Acquire())
+            {
+                using var module = Py.Import("interp_bench");
+                using var spin = module.GetAttr("spin");
+                var t = Stopwatch.StartNew();
+                foreach (long x in items) spin.Call<long>(x);
+                inProcTimes.Add(t.Elapsed.TotalSeconds);
+            }
+            var ti = Stopwatch.StartNew();
+            await interpPool.MapAsync<long, long>("interp_bench:spin", items, 1, timeout);
+            interpTimes.Add(ti.Elapsed.TotalSeconds);
+            var tp = Stopwatch.StartNew();
+            await procPool.MapAsync<long, long>("interp_bench:spin", items, 1, timeout);
+            procTimes.Add(tp.Elapsed.TotalSeconds);
         }
-        inProc = Median(times);
     }
-    double twoInterp = await MapSeconds(() => new InterpreterPool(InterpOptions(2)), (pool, ct) => pool.MapAsync<long, long>("interp_bench:spin", items, 1, ct));
-    double twoProc = await MapSeconds(() => new ProcessPool(ProcOptions(2)), (pool, ct) => pool.MapAsync<long, long>("interp_bench:spin", items, 1, ct));
+    double inProc = Median(inProcTimes), twoInterp = Median(interpTimes), twoProc = Median(procTimes);
     figures["cpu_items"] = items.Length;
     figures["cpu_inprocess_s"] = Math.Round(inProc, 3);
     figures["cpu_2_interpreters_s"] = Math.Round(twoInterp, 3);
@@ -195,27 +207,6 @@ try
             double ms = t.Elapsed.TotalMilliseconds / 2;
             if (who.Distinct().Count() != 2) throw new InvalidOperationException("the meet tasks did not run on two workers: " + string.Join(", ", who));
             return ms;
-        }
-        finally
-        {
-            await pool.DisposeAsync();
-        }
-    }
-
-    async Task<double> MapSeconds<TPool>(Func<TPool> create, Func<TPool, CancellationToken, Task<long[]>> map) where TPool : IAsyncDisposable
-    {
-        var pool = create();
-        try
-        {
-            await map(pool, timeout); // warm-up: workers started, module imported
-            var times = new List<double>();
-            for (int r = 0; r < cpuRounds; r++)
-            {
-                var t = Stopwatch.StartNew();
-                await map(pool, timeout);
-                times.Add(t.Elapsed.TotalSeconds);
-            }
-            return Median(times);
         }
         finally
         {

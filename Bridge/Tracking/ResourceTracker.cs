@@ -126,16 +126,30 @@ internal static unsafe partial class ResourceTracker
     // our unreaped child, so the pid cannot have been reused), close our end.
     private static void CloseAndReap()
     {
-        if (s_pid > 0)
+        if (s_pid > 0 && IsOurChild(s_pid))  // not reaped behind our back (SIGCHLD ignored): the pid is still ours
         {
             Libc.Kill(s_pid, Libc.SIGKILL);
             Spawner.WaitExit(s_pid);  // at once: it is dead or dying (null if someone else reaped it)
-            s_pid = 0;
         }
+        s_pid = 0;
         if (s_fd >= 0)
         {
             FdIO.CloseQuietly(s_fd);
             s_fd = -1;
+        }
+    }
+
+    private static bool IsOurChild(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return rest.Length > 1 && rest[1] == Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return false;  // gone: nothing to kill or reap
         }
     }
 

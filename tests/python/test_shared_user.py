@@ -1,4 +1,6 @@
-"""Shared state the way a user writes it (``import dotbridge as multiprocessing``): stdlib behaviour, edge cases, no leaks.
+"""Shared state the way a user writes it (``import dotbridge as multiprocessing``).
+
+Stdlib behaviour, edge cases, error types, no leaks.
 
 Each test compares with what the stdlib does (or would do) for the same code.
 """
@@ -327,7 +329,8 @@ def _parent_of_worker(_):
 @pytest.mark.timeout(60)
 @pytest.mark.xfail(strict=True, reason="qa4 reported: a dotbridge Python worker has its own resource tracker, so the "
                    "stdlib's SharedMemory(name) attach (which registers on 3.11/3.12) unlinks the caller's segment "
-                   "when the worker exits (fix: _worker.py calls dotbridge.shared_memory.untrack_stdlib_attaches() at start)")
+                   "when the worker exits (fix: _worker.py calls "
+                   "dotbridge.shared_memory.untrack_stdlib_attaches() at start)")
 def test_stdlib_shared_memory_attached_in_a_pool_worker_survives_the_pool():
     import time
     seg = db_shm.SharedMemory(create=True, size=16)
@@ -383,7 +386,8 @@ def test_pipe_end_as_a_pool_task_argument_like_the_stdlibs_pool():
 @needs_native
 @pytest.mark.timeout(60)
 @pytest.mark.xfail(strict=True, reason="qa4 reported: in a dotbridge Pool worker parent_process() is None and "
-                   "current_process().daemon is False, ._identity is () (the stdlib's workers: the parent, True, (n,)); fix belongs in _worker.py")
+                   "current_process().daemon is False, ._identity is () (the stdlib's workers: the parent, "
+                   "True, (n,)); fix belongs in _worker.py")
 def test_parent_process_in_a_pool_worker_is_the_caller():
     with multiprocessing.Pool(1) as pool:
         assert pool.apply(_parent_of_worker, (0,)) == (os.getpid(), True, 1)

@@ -157,15 +157,21 @@ internal sealed partial class PoolCore
                 continue;
             }
             WorkerProcess? best = null;
+            bool starting = false;
             for (int i = 0; i < workers.Count; i++)
             {
                 var w = workers[i];
+                starting |= w.State == WorkerState.Starting;
                 if (w.State != WorkerState.Ready || w.InFlight.Count >= k.Prefetch || w.Sent >= max || w.Tasks.IsBroken)
                     continue;
                 if (best is null || w.InFlight.Count < best.InFlight.Count)
                     best = w;
             }
-            if (best is null)
+            // Prefetch (a second task queued behind a running one) only when no worker of this kind is
+            // still starting: otherwise a task could wait behind another on a busy worker while a fresh
+            // worker is about to be free, and n tasks that wait for each other (a Barrier(n) on Pool(n))
+            // would deadlock where the stdlib's shared queue runs them side by side.
+            if (best is null || (starting && best.InFlight.Count > 0))
                 break;
             k.Queue.Dequeue();
             var job = chunk.Job;

@@ -501,9 +501,6 @@ def test_track_false_leaves_the_segment_to_the_caller_as_python_313():
 
 @needs_native
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="qa4 reported: right after Pool(n) starts, dotbridge queues several tasks on "
-                   "the first workers that are ready (the stdlib's idle workers pull one task each), so n tasks that "
-                   "wait for each other (a Barrier(n)) do not all run at once; fix belongs in the pool's dispatch")
 def test_n_tasks_meeting_at_a_barrier_in_a_fresh_pool_of_n():
     n = 4
     barrier = multiprocessing.Barrier(n)

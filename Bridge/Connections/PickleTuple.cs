@@ -10,17 +10,31 @@ namespace Bridge.Connections;
 public sealed class PickleTuple : IReadOnlyList<object?>, ITuple, IEquatable<PickleTuple>
 {
     private readonly object?[] _items;
+    private long _hashState; // 0: not computed yet; else 1 << 32 | the hash (one atomic word)
 
     /// <summary>A tuple of <paramref name="items"/> (the array is copied).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="items"/> is null.</exception>
     public PickleTuple(params object?[] items)
+        : this(items ?? throw new ArgumentNullException(nameof(items)), owned: false)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        _items = (object?[])items.Clone();
     }
 
-    private PickleTuple(object?[] items, bool owned) => _items = owned ? items : (object?[])items.Clone();
+    private PickleTuple(object?[] items, bool owned)
+    {
+        _items = owned ? items : (object?[])items.Clone();
+        foreach (var item in _items)
+        {
+            if (item is PickleTuple t && t.Depth >= Depth)
+            {
+                Depth = t.Depth + 1;
+            }
+        }
+    }
 
     internal static PickleTuple Own(object?[] items) => new(items, owned: true);
+
+    /// <summary>How many tuples deep this one nests (1: no tuple inside); equality and hashing recurse that deep.</summary>
+    internal int Depth { get; } = 1;
 
     /// <summary>The number of items.</summary>
     public int Count => _items.Length;
@@ -45,7 +59,17 @@ public sealed class PickleTuple : IReadOnlyList<object?>, ITuple, IEquatable<Pic
     public override bool Equals(object? obj) => obj is PickleTuple t && Equals(t);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => StructuralComparisons.StructuralEqualityComparer.GetHashCode(_items);
+    /// <remarks>Computed once (a hostile pickle cannot make every dict insert rehash a big tuple).</remarks>
+    public override int GetHashCode()
+    {
+        long state = Volatile.Read(ref _hashState);
+        if (state == 0)
+        {
+            state = (1L << 32) | (uint)StructuralComparisons.StructuralEqualityComparer.GetHashCode(_items);
+            Volatile.Write(ref _hashState, state);
+        }
+        return (int)state;
+    }
 
     /// <summary>Python's repr-like text: <c>(1, 'a')</c>.</summary>
     public override string ToString() =>

@@ -21,7 +21,9 @@
 // reference: the message names it, e.g. builtins.complex or collections.OrderedDict), and with it REDUCE,
 // BUILD, NEWOBJ…, sets, extension codes, persistent ids, out-of-band buffers, the text opcodes of protocols
 // 0-1. No code is ever run, no type is ever looked up: the reader is a stack machine over the table above.
-// Limits: every length is checked against the bytes left (no allocation beyond the input's size).
+// Limits: every length is checked against the bytes left (no allocation beyond the input's size); the reader
+// never recurses (100,000 nested lists read fine); tuples may nest MaxTupleDepth deep (their equality and
+// hashing recurse) and hash once. A fuzz test checks that damaged pickles throw PickleFormatException only.
 //
 // Writing emits PROTO 4 and the same opcodes (no FRAME: framing is optional; no memo), which every Python 3.4+
 // pickle.loads reads. .NET → Python: null, bool, every integer type and BigInteger, float/double, string/char,
@@ -56,6 +58,9 @@ public static class PickleValues
 
     /// <summary>The default nesting limit of <see cref="Serialize"/> (a deeper .NET graph, a cycle say, is refused).</summary>
     public const int DefaultMaxDepth = 256;
+
+    /// <summary>How deep tuples may nest in a pickle that is read (their equality and hashing recurse; lists and dicts do not).</summary>
+    public const int MaxTupleDepth = 1000;
 
     private const int BatchSize = 1000; // as pickle.py's _BATCHSIZE
 
@@ -570,7 +575,7 @@ public static class PickleValues
                     case (byte)'t': // TUPLE
                     {
                         var items = PopMark();
-                        _stack.Add(PickleTuple.Own(items.ToArray()));
+                        _stack.Add(Tuple(items.ToArray()));
                         break;
                     }
                     case 0x85:
@@ -584,7 +589,7 @@ public static class PickleValues
                         }
                         var items = _stack.GetRange(_stack.Count - n, n).ToArray();
                         _stack.RemoveRange(_stack.Count - n, n);
-                        _stack.Add(PickleTuple.Own(items));
+                        _stack.Add(Tuple(items));
                         break;
                     }
                     case (byte)'s': // SETITEM
@@ -671,6 +676,12 @@ public static class PickleValues
                         throw new PickleFormatException($"pickle opcode {OpName(op)} (0x{op:x2} at {at}) is not read: {Readable}");
                 }
             }
+        }
+
+        private static PickleTuple Tuple(object?[] items)
+        {
+            var t = PickleTuple.Own(items);
+            return t.Depth > MaxTupleDepth ? throw Malformed($"tuples nested deeper than {MaxTupleDepth}") : t;
         }
 
         private static PickleFormatException Refused(string? type) =>

@@ -183,3 +183,98 @@ public class PickleValuesTests
         Assert.Throws<ValueConversionException>(() => PickleValues.Deserialize<byte>(PickleValues.Serialize(300L)));
     }
 }
+
+/// <summary>Damaged and hostile pickles: the reader throws <see cref="PickleFormatException"/> and nothing else, and never hangs.</summary>
+public class PickleValuesFuzzTests
+{
+    [Test]
+    [CancelAfter(60_000)]
+    public void Mutated_and_cut_pickles_read_or_throw_PickleFormatException_only()
+    {
+        string[] seeds =
+        [
+            "80049519000000000000005d94284b018c01619468015d9447400400000000000061652e",
+            "80049518000000000000007d94288c016b945d944b01614b014b02869443017694752e",
+            "80049513000000000000007d948c0161947d948c0162945d94738594732e",
+            "80027d71002858010000006171015d7102284b014b024b038671036558010000006271048a09000000000000000040752e",
+            "8004952e000000000000008c086275696c74696e73948c07636f6d706c6578949394473ff0000000000000474000000000000000869452942e",
+            "80049506000000000000005d946800612e",
+        ];
+        var rng = new Random(20261123);
+        int read = 0, refused = 0;
+        for (int round = 0; round < 20_000; round++)
+        {
+            byte[] data = Convert.FromHexString(seeds[rng.Next(seeds.Length)]);
+            int edits = rng.Next(1, 4);
+            for (int e = 0; e < edits; e++)
+            {
+                switch (rng.Next(3))
+                {
+                    case 0:
+                        data[rng.Next(data.Length)] = (byte)rng.Next(256);
+                        break;
+                    case 1:
+                        data = data[..rng.Next(data.Length)];
+                        break;
+                    default:
+                        int at = rng.Next(data.Length + 1);
+                        data = [.. data[..at], (byte)rng.Next(256), .. data[at..]];
+                        break;
+                }
+                if (data.Length == 0)
+                {
+                    data = [0x2e];
+                }
+            }
+            try
+            {
+                PickleValues.DeserializeObject(data);
+                read++;
+            }
+            catch (PickleFormatException)
+            {
+                refused++;
+            }
+        }
+        Assert.That(read + refused, Is.EqualTo(20_000));
+        Assert.That(refused, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void Tuples_nested_beyond_the_limit_are_refused_before_anything_hashes_them()
+    {
+        // K 1, then TUPLE1 a million times: (((…(1,)…),),)
+        var data = new List<byte> { 0x80, 4, (byte)'K', 1 };
+        data.AddRange(Enumerable.Repeat((byte)0x85, 1_000_000));
+        data.Add((byte)'.');
+        var e = Assert.Throws<PickleFormatException>(() => PickleValues.DeserializeObject(data.ToArray()))!;
+        Assert.That(e.Message, Does.Contain("nested deeper"));
+        var ok = new List<byte> { 0x80, 4, (byte)'K', 1 };
+        ok.AddRange(Enumerable.Repeat((byte)0x85, PickleValues.MaxTupleDepth));
+        ok.Add((byte)'.');
+        Assert.That(PickleValues.DeserializeObject(ok.ToArray()), Is.InstanceOf<PickleTuple>());
+    }
+
+    [Test]
+    public void Deeply_nested_lists_read_without_recursion()
+    {
+        // ] ( ] ( ] ... e e e: 100,000 lists, each inside the previous, read by the stack machine
+        const int n = 100_000;
+        var data = new List<byte> { 0x80, 4 };
+        for (int i = 0; i < n; i++)
+        {
+            data.Add((byte)']');
+            data.Add((byte)'(');
+        }
+        data.Add((byte)'N');
+        data.AddRange(Enumerable.Repeat((byte)'e', n));
+        data.Add((byte)'.');
+        var outer = (List<object?>)PickleValues.DeserializeObject(data.ToArray())!;
+        int depth = 0;
+        for (object? x = outer; x is List<object?> l; x = l[0])
+        {
+            depth++;
+        }
+        Assert.That(depth, Is.EqualTo(n));
+    }
+}

@@ -144,7 +144,22 @@ def __getattr__(name: str):
         return value
     if name in _CONTEXT_NAMES:
         return getattr(_default_context._base, name)
+    if name in _STDLIB_MODULES:  # multiprocessing.process, .util, ...: the stdlib's own submodules
+        import importlib
+        value = importlib.import_module("multiprocessing." + name)
+        globals()[name] = value
+        return value
+    if not name.startswith("__") and hasattr(_mp, name):  # SUBDEBUG, SUBWARNING, ...
+        return getattr(_mp, name)
     raise AttributeError(f"module 'dotbridge' has no attribute {name!r}")
+
+
+# The stdlib's submodules that dotbridge does not replace, so that
+# ``import dotbridge as multiprocessing; multiprocessing.util.Finalize`` keeps working.
+_STDLIB_MODULES = frozenset({
+    "context", "process", "reduction", "util", "managers", "heap", "spawn", "resource_tracker",
+    "resource_sharer", "popen_spawn_posix", "popen_fork", "popen_forkserver", "forkserver",
+})
 
 
 def __dir__():

@@ -91,3 +91,13 @@ def test_dotnet_method_handle():
 
 def test_dotnet_compile_is_exported():
     assert callable(dotbridge.dotnet.compile)
+
+
+def test_stdlib_submodules_and_constants_are_reachable_as_on_multiprocessing():
+    import multiprocessing as mp
+    import dotbridge
+    for name in ("process", "reduction", "context", "util", "managers", "SUBDEBUG", "SUBWARNING"):
+        assert getattr(dotbridge, name) is getattr(mp, name), name
+    assert dotbridge.util.Finalize is mp.util.Finalize
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        dotbridge.no_such_name

@@ -18,6 +18,8 @@ Design notes:
 
 from __future__ import annotations
 
+import copyreg
+import io
 import pickle
 import struct
 import sys
@@ -262,15 +264,38 @@ def error_map(exc: BaseException, kind: str = "raised", index: int | None = None
     }
 
 
+class _TaskPickler(pickle.Pickler):
+    """The C pickler with the stdlib's ``ForkingPickler`` reducers, as the stdlib's Pool pickles tasks:
+    a ``Connection`` (a ``Pipe()`` end), a socket, ... travels as the stdlib sends it to its own
+    workers (``resource_sharer``: the worker receives a duplicate of the fd), not as a bare fd number.
+    The table is rebuilt when ``ForkingPickler.register`` or ``copyreg`` add a reducer."""
+
+    _sizes = None
+    _table: dict = {}
+
+    @property
+    def dispatch_table(self):
+        from multiprocessing.reduction import ForkingPickler
+        cls = _TaskPickler
+        sizes = (len(copyreg.dispatch_table), len(ForkingPickler._extra_reducers))
+        if sizes != cls._sizes:
+            table = dict(copyreg.dispatch_table)
+            table.update(ForkingPickler._extra_reducers)
+            cls._table, cls._sizes = table, sizes
+        return cls._table
+
+
 def dumps(obj) -> bytes:
-    """pickle.dumps, falling back to cloudpickle for lambdas, closures and nested functions.
+    """Pickle a task (``_TaskPickler``), falling back to cloudpickle for lambdas, closures and nested functions.
 
     Raises:
         pickle.PicklingError (or the original error): the object cannot be pickled
             (and cloudpickle is not installed or failed too).
     """
     try:
-        return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        buf = io.BytesIO()
+        _TaskPickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
+        return buf.getvalue()
     except (pickle.PicklingError, AttributeError, TypeError) as e:
         try:
             import cloudpickle

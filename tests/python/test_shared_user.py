@@ -364,9 +364,6 @@ def test_untrack_stdlib_attaches_keeps_the_callers_segment():
 
 @needs_native
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="qa4 reported: tasks are pickled with plain pickle, not the stdlib's "
-                   "ForkingPickler, so a Connection arrives as a bare fd number (EBADF or another fd of the worker); "
-                   "fix belongs in _frames.dumps")
 def test_pipe_end_as_a_pool_task_argument_like_the_stdlibs_pool():
     a, b = multiprocessing.Pipe()
     with multiprocessing.Pool(1) as pool:

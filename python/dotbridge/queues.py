@@ -24,7 +24,8 @@ temporary is useless). Same user only (``/proc`` access rules), Linux only.
 .NET: ``q.spec`` (``dotbridge.mpqueue:v1;kind=queue|joinable|simple;read=…;write=…;pipe=…;``
 ``rlock=…;wlock=…[;sem=…;maxsize=N][;unfinished=…;<condition fields>]``) is the string a
 C# method gets and opens with ``Bridge.Connections.SharedQueue.Open(spec)`` (``Put``,
-``Get<T>``, ``TryGet``, ``Empty``, ``QSize``, ``TaskDone``, ``Join``). Items are pickles:
+``Get<T>``, ``TryGet``, ``Empty``, ``QSize``, ``TaskDone``, ``Join``); Python opens a spec
+with :func:`open_queue` (e.g. one a C# caller passed as a string). Items are pickles:
 C# reads and writes the pickles of plain values only (``None``, ``bool``, ``int``,
 ``float``, ``str``, ``bytes``, ``list``, ``tuple``, ``dict``: ``Bridge.Connections.PickleValues``)
 and refuses any other pickle with an exception naming its type (it never runs anything).
@@ -46,7 +47,7 @@ from multiprocessing.connection import Connection
 
 from .connection import recv_value, send_value
 
-__all__ = ["Queue", "SimpleQueue", "JoinableQueue", "ValueQueue", "SPEC_PREFIX"]
+__all__ = ["Queue", "SimpleQueue", "JoinableQueue", "ValueQueue", "open_queue", "SPEC_PREFIX"]
 
 #: The first field of :attr:`Queue.spec` (C#: ``Bridge.Connections.SharedQueue.Open``).
 SPEC_PREFIX = "dotbridge.mpqueue:v1"
@@ -219,6 +220,47 @@ class SimpleQueue(_q.SimpleQueue):
         (no size semaphore: a SimpleQueue has none)."""
         return (f"{SPEC_PREFIX};kind=simple;{_pipe_fields(self._reader, self._writer)};"
                 f"rlock={self._rlock.name};wlock={self._wlock.name}")
+
+
+def open_queue(spec: str):
+    """Open a queue from its :attr:`Queue.spec` text (e.g. a spec a C# caller passed as a string
+    argument to a Python callable): a :class:`Queue`, :class:`JoinableQueue` or
+    :class:`SimpleQueue` over the same pipe and semaphores.
+
+    Raises:
+        ValueError: not a queue spec, or a field is missing or bad.
+        OSError: the pipe cannot be reopened (its process exited or closed the queue).
+        FileNotFoundError: a semaphore no longer exists.
+    """
+    from . import synchronize as sy
+    parts = spec.split(";")
+    if parts[0] != SPEC_PREFIX:
+        raise ValueError(f"not a {SPEC_PREFIX} spec: {spec!r}")
+    f = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    try:
+        kind = f["kind"]
+        inode = int(f["pipe"])
+        ends = (_PipeEnd(f["read"], inode, True), _PipeEnd(f["write"], inode, False))
+        rlock, wlock = sy.open_lock(f["rlock"]), sy.open_lock(f["wlock"])
+        if kind == "simple":
+            q = SimpleQueue.__new__(SimpleQueue)
+            q.__setstate__(ends + (rlock, wlock))
+            return q
+        if kind not in ("queue", "joinable"):
+            raise ValueError(f"queue spec has kind {kind!r} (queue, joinable or simple): {spec!r}")
+        maxsize = int(f["maxsize"])
+        state = (False, maxsize) + ends + (rlock, wlock, sy.open_semaphore(f["sem"], maxsize), os.getpid())
+        if kind == "queue":
+            q = Queue.__new__(Queue)
+            q.__setstate__(state)
+            return q
+        cond = sy.open_condition("dotbridge.condition:v1;" + ";".join(
+            f"{k}={f[k]}" for k in ("lock", "lockkind", "sleeping", "woken", "wait")))
+        q = JoinableQueue.__new__(JoinableQueue)
+        q.__setstate__(state + (cond, sy.open_semaphore(f["unfinished"])))
+        return q
+    except KeyError as e:
+        raise ValueError(f"queue spec lacks {e.args[0]!r}: {spec!r}") from None
 
 
 class ValueQueue:

@@ -144,6 +144,36 @@ def test_pool_workers_produce_and_consume_through_pickled_queues(pool):
     _close(q)
 
 
+def _open_and_produce(spec, start, n):
+    from dotbridge.queues import open_queue
+    q = open_queue(spec)  # what a Python callable called from C# does with a spec string
+    _produce(q, start, n)
+    _close(q)
+    return type(q).__name__
+
+
+@pytest.mark.parametrize("kind", ["Queue", "JoinableQueue", "SimpleQueue"])
+def test_open_queue_reopens_a_spec_in_this_and_another_process(kind, no_leftover_children):
+    from dotbridge.queues import open_queue
+    q = getattr(dotbridge, kind)()
+    same = open_queue(q.spec)
+    assert type(same) is type(q)
+    same.put(("x", 1))
+    assert q.get() == ("x", 1)
+    p = dotbridge.Process(target=_open_and_produce, args=(q.spec, 5, 3))
+    p.start()
+    assert [q.get() for _ in range(3)] == [5, 6, 7]
+    p.join(30)
+    assert p.exitcode == 0
+    if kind == "JoinableQueue":
+        for _ in range(4):
+            q.task_done()
+        same.join()  # the reopened queue shares the unfinished-tasks semaphore and condition
+    with pytest.raises(ValueError):
+        open_queue("dotbridge.mpqueue:v1;kind=queue")
+    _close(same, q)
+
+
 def _work_tasks(q, n):
     total = 0
     for _ in range(n):

@@ -287,3 +287,17 @@ def test_a_main_script_that_imports_a_refusing_module_breaks_the_pool_with_that_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("BROKEN"), proc.stdout + proc.stderr
     assert "_testsinglephase" in proc.stdout and "process workers" in proc.stdout
+
+
+@needs_312
+def test_one_pool_runs_interpreter_workers_and_dotnet_workers(pool):
+    """Only the Python kind moves into interpreters: ``dotnet.method`` handles still go to .NET worker processes
+    of the same C# pool."""
+    from dotbridge._native import default_dotnet_worker
+    if not os.path.exists(default_dotnet_worker()[0]):
+        pytest.skip("the .NET worker is not published (scripts/setup)")
+    count = dotbridge.dotnet.method("Bridge.Samples.Primes.Count")
+    assert pool.starmap(count, [(0, 1000), (1000, 2000)]) == [168, 135]
+    assert pool.map(tasks.sqr, range(5)) == [0, 1, 4, 9, 16]
+    assert {w["pid"] for w in pool._native.workers("python")} == {os.getpid()}
+    assert os.getpid() not in {w["pid"] for w in pool._native.workers("dotnet")}

@@ -15,6 +15,8 @@ library every row says "skipped: no Python 3.12+". Rows (issue 7's targets):
   process worker (left) against a cold interpreter worker (right, a new sub-interpreter): <= 0.2x.
 - ``cs_interp_start_spare``: the same, the interpreter pool as configured by default: it adopts the
   spare interpreter that the previous pool left behind (``InterpreterPoolOptions.UseSpare``).
+- ``cs_interp_start_mod``, ``cs_interp_start_mod_spare``: the same with a first task from a user module
+  that imports os (which ``site`` imported before and a cold interpreter worker imports on first use).
 - ``cs_interp_start2``, ``cs_interp_start2_spare``: the same per worker for pools of 2 (until both
   workers have run a task, / 2).
 - ``cs_interp_task``: per-task round trip, sequential ``ApplyAsync`` of ``builtins.abs`` on 2 workers:
@@ -94,6 +96,21 @@ def cs_interp_start(side, cfg):
        unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
 def cs_interp_start_spare(side, cfg):
     return _pick(cfg, "startup_process_ms" if side == "stdlib" else "startup_interpreter_ms")
+
+
+@bench("cs_interp_start_mod", section=_SECTION,
+       title="start-up of one worker, first task from a user module that imports os (a process worker has os already): "
+             "process (left) vs interpreter, cold (right)",
+       unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
+def cs_interp_start_mod(side, cfg):
+    return _pick(cfg, "startup_module_process_ms" if side == "stdlib" else "startup_module_interpreter_cold_ms")
+
+
+@bench("cs_interp_start_mod_spare", section=_SECTION,
+       title="the same, interpreter worker by default (adopts the spare, which imported os in the background) (right)",
+       unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
+def cs_interp_start_mod_spare(side, cfg):
+    return _pick(cfg, "startup_module_process_ms" if side == "stdlib" else "startup_module_interpreter_ms")
 
 
 @bench("cs_interp_start2", section=_SECTION,

@@ -32,8 +32,8 @@ Limits (enforced or documented):
   once and closes the workers' task pipes; an idle worker ends at once, a busy one after its current
   call returns (``terminate()`` waits at most about a second for it, then leaves it to finish alone).
   At interpreter exit dotbridge terminates such pools and waits up to ``EXIT_GRACE`` seconds for busy
-  workers; on 3.12 a call still running after that makes CPython abort ("remaining subinterpreters"),
-  3.13 finalizes it.
+  workers; a call still running after that is reported on stderr, and on 3.12 CPython then aborts
+  ("remaining subinterpreters"; 3.13 abandons it). Close and join interpreter pools before exiting.
 * Workers share the process: ``os.chdir``, ``os.environ`` writes and signal handlers are process-wide;
   sub-interpreters are isolated (no ``fork``/``exec``, no daemon threads).
 * Values cross as pickle through the pipes, as for process workers (copied, never shared objects).
@@ -253,6 +253,12 @@ def _at_exit() -> None:
         if not left or time.monotonic() >= deadline:
             break
         left[0].join(max(0.0, deadline - time.monotonic()))
+    if left:
+        what = ("CPython 3.12 will abort with 'remaining subinterpreters'" if sys.version_info < (3, 13)
+                else "they are abandoned")
+        print(f"dotbridge: {len(left)} interpreter worker(s) still running a call {EXIT_GRACE:g} s after "
+              f"the pool was terminated at exit; Python code cannot be interrupted, so {what}. "
+              f"Close and join interpreter pools before exiting.", file=sys.stderr, flush=True)
 
 
 def register_pool(native) -> None:

@@ -408,6 +408,19 @@ internal sealed partial class PoolCore : IDisposable
         }
     }
 
+    /// <summary>The host handles of the live in-process (interpreter) workers of a kind.</summary>
+    public long[] HostedHandles(WorkerKind kind)
+    {
+        lock (_lock)
+        {
+            var r = new List<long>();
+            foreach (var w in _kinds[(int)kind].Workers)
+                if (w.Host is not null && w.State != WorkerState.Dead)
+                    r.Add(w.Handle);
+            return r.ToArray();
+        }
+    }
+
     /// <summary>Counts for diagnostics.</summary>
     public (PoolState State, int Jobs, int PendingChunks, int LiveWorkers, int QueuedPython, int QueuedDotNet, int PrefetchPython, int PrefetchDotNet) Info()
     {

@@ -49,6 +49,8 @@ namespace Bridge.Native;
 /// int   db_info(int64 pool, uint8_t** buf, int64* len)             // msgpack map
 /// int   db_worker_exited(int64 handle, int code)  // interpreter workers: the host reports a worker's exit code
 ///                                                   // (before closing its result pipe); see ABI.md "Interpreter workers"
+/// int   db_hosted_workers(int64 pool, uint8_t** buf, int64* len)  // msgpack [handle, ...] of live interpreter workers
+/// int   db_interrupt_interpreter(int64 interp_id, uint64 thread_ident) // SystemExit in a busy interpreter worker: 1 set, 0 not found
 /// char* db_last_error(void)     // NUL-terminated UTF-8 or NULL; free with db_free
 /// void  db_free(void* p)
 /// </code>
@@ -482,6 +484,40 @@ public static unsafe class Exports
     {
         NativeWorkerHost.Exited(handle, code);
         return Ok;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "db_hosted_workers", CallConvs = [typeof(CallConvCdecl)])]
+    public static int HostedWorkers(long pool, byte** buf, long* len)
+    {
+        try
+        {
+            var hs = Get(pool).HostedHandles(WorkerKind.Python);
+            var w = new ArrayBufferWriter<byte>(64);
+            var mw = new MessagePackWriter(w);
+            mw.WriteArrayHeader(hs.Length);
+            foreach (long h in hs)
+                mw.Write(h);
+            mw.Flush();
+            Hand(w.WrittenSpan, buf, len);
+            return Ok;
+        }
+        catch (Exception e) // converts to an ABI error code
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "db_interrupt_interpreter", CallConvs = [typeof(CallConvCdecl)])]
+    public static int InterruptInterpreter(long interpreterId, ulong threadIdent)
+    {
+        try
+        {
+            return CPythonInterrupt.Interrupt(interpreterId, threadIdent);
+        }
+        catch (Exception e) // converts to an ABI error code
+        {
+            return Fail(e);
+        }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "db_last_error", CallConvs = [typeof(CallConvCdecl)])]

@@ -114,12 +114,15 @@ def load_library():
             "db_join": (i, [i64, d]),
             "db_info": (i, [i64, _c_buf_p, _c_int64_p]),
             "db_worker_exited": (i, [i64, i]),
+            "db_hosted_workers": (i, [i64, _c_buf_p, _c_int64_p]),
+            "db_interrupt_interpreter": (i, [i64, ctypes.c_uint64]),
             "db_last_error": (vp, []),
             "db_free": (None, [vp]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name, None)
-            if fn is None and name in ("db_call1", "db_next_batch", "db_worker_exited"):
+            if fn is None and name in ("db_call1", "db_next_batch", "db_worker_exited", "db_hosted_workers",
+                                       "db_interrupt_interpreter"):
                 continue  # an older library: apply takes the general path; no interpreter workers
             fn.restype = res
             fn.argtypes = args
@@ -315,6 +318,14 @@ class NativePool:
     def workers(self, kind="python") -> list:
         buf, n = ctypes.c_void_p(), ctypes.c_int64()
         self._check(self._lib.db_workers(self._handle, _KINDS[kind], ctypes.byref(buf), ctypes.byref(n)))
+        return msgpack.unpackb(self._take(buf, n.value), raw=False)
+
+    def hosted_workers(self) -> list:
+        """Host handles of the live interpreter workers (empty for process workers or an older library)."""
+        if getattr(self._lib, "db_hosted_workers", None) is None or not self._handle:
+            return []
+        buf, n = ctypes.c_void_p(), ctypes.c_int64()
+        self._check(self._lib.db_hosted_workers(self._handle, ctypes.byref(buf), ctypes.byref(n)))
         return msgpack.unpackb(self._take(buf, n.value), raw=False)
 
     def close(self) -> None:

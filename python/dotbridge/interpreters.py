@@ -28,12 +28,13 @@ Limits (enforced or documented):
   at top level cannot use interpreter workers (the pool is broken at start, with that ImportError).
 * No crash isolation: a segfault or ``os._exit()`` in a worker ends this whole process. ``sys.exit()``
   in a task ends only that worker (its tasks fail with ``WorkerCrashedError``; the pool replaces it).
-* Python code running in a worker cannot be interrupted: ``terminate()`` fails unfinished results at
-  once and closes the workers' task pipes; an idle worker ends at once, a busy one after its current
-  call returns (``terminate()`` waits at most about a second for it, then leaves it to finish alone).
-  At interpreter exit dotbridge terminates such pools and waits up to ``EXIT_GRACE`` seconds for busy
-  workers; a call still running after that is reported on stderr, and on 3.12 CPython then aborts
-  ("remaining subinterpreters"; 3.13 abandons it). Close and join interpreter pools before exiting.
+* A worker cannot be killed, only interrupted: ``terminate()`` fails unfinished results at once and
+  closes the workers' task pipes (an idle worker ends at once), waits about a second for busy ones, then
+  raises ``SystemExit`` in those still running Python code (:func:`interrupt`, through the C API:
+  ``db_interrupt_interpreter``); they end at their next bytecode (a blocking C call such as
+  ``time.sleep`` first returns). At interpreter exit dotbridge terminates such pools the same way and
+  waits up to ``EXIT_GRACE`` seconds; a call that still runs (it caught ``SystemExit``) is reported on
+  stderr, and on 3.12 CPython then aborts ("remaining subinterpreters"; 3.13 abandons it).
 * Workers share the process: ``os.chdir``, ``os.environ`` writes and signal handlers are process-wide;
   sub-interpreters are isolated (no ``fork``/``exec``, no daemon threads).
 * Values cross as pickle through the pipes, as for process workers (copied, never shared objects).
@@ -122,6 +123,7 @@ def check_workers(workers: str) -> None:
 _lock = threading.Lock()
 _handles = itertools.count(1)
 _threads: dict[int, threading.Thread] = {}
+_running: dict[int, tuple[int, int]] = {}  # handle -> (interpreter id, thread ident) while its loop runs
 _pools: "weakref.WeakSet" = weakref.WeakSet()
 _exit_hook = False
 
@@ -131,7 +133,10 @@ _BOOT = """\
 import sys
 sys.path[:] = {path!r}
 from dotbridge import _worker
-_code = _worker.serve_interpreter({rfd}, {wfd}, {worker_id})
+try:
+    _code = _worker.serve_interpreter({rfd}, {wfd}, {worker_id})
+except SystemExit as e:  # sys.exit() in a task, or interrupt() (terminate, exit)
+    _code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
 if _code:
     raise SystemExit(_code)
 """
@@ -177,10 +182,15 @@ def _run(handle: int, worker_id: int, rfd: int, wfd: int, path: list) -> None:
         m = _module()
         iid = _create_interpreter(m)
         raised = ran = None
+        with _lock:
+            _running[handle] = (int(iid), threading.get_ident())
         try:
             ran = m.run_string(iid, _BOOT.format(path=path, rfd=rfd, wfd=wfd, worker_id=worker_id))
         except Exception as e:  # 3.12: RunFailedError carries the sub-interpreter's exception as text
             raised = e
+        finally:
+            with _lock:
+                _running.pop(handle, None)
         code, error = _failure(m, raised, ran)
         if error is not None:
             print(f"dotbridge interpreter worker {worker_id} failed:\n{error}", file=sys.stderr)
@@ -190,10 +200,16 @@ def _run(handle: int, worker_id: int, rfd: int, wfd: int, path: list) -> None:
         code = 1
     finally:
         if iid is not None:
-            try:
-                _module().destroy(iid)
-            except Exception as e:  # still running elsewhere: nothing more to do here
-                print(f"dotbridge: cannot destroy interpreter {iid}: {e}", file=sys.stderr)
+            for attempt in range(50):
+                try:
+                    _module().destroy(iid)
+                    break
+                except Exception as e:  # still in use by another thread for a moment: retry, then report
+                    if attempt == 49:
+                        print(f"dotbridge: cannot destroy interpreter {iid}: {e}", file=sys.stderr)
+                    else:
+                        import time
+                        time.sleep(0.02)
         try:
             from ._native import load_library
             load_library().db_worker_exited(handle, code)
@@ -238,6 +254,36 @@ def start_function() -> int:
     return ctypes.cast(_start_fn, ctypes.c_void_p).value or 0
 
 
+def interrupt(handles=None) -> int:
+    """Raise ``SystemExit`` in interpreter workers busy in Python code (all, or those with these host
+    handles), so they end now instead of after their call: ``terminate()`` and the exit hook use it.
+    Returns how many were interrupted (0 with a library too old to do it). Code that catches
+    ``SystemExit`` (or ``BaseException``) can still ignore it."""
+    from ._native import load_library
+    fn = getattr(load_library(), "db_interrupt_interpreter", None)
+    if fn is None:
+        return 0
+    done = 0
+    # _lock held throughout: a worker whose call returns meanwhile waits for it before its interpreter
+    # is destroyed, so the interpreter cannot go away under the attach (the worker never needs _lock
+    # while it holds its own GIL, and the C# pool's lock is not involved)
+    with _lock:
+        for h, (iid, ident) in list(_running.items()):
+            if handles is None or h in handles:
+                done += fn(iid, ident) == 1  # ctypes releases our GIL; the call takes the worker's
+    return done
+
+
+def interrupt_pool(native) -> None:
+    """After ``terminate()`` of an interpreter pool: interrupt its workers still busy in a call."""
+    try:
+        handles = set(native.hosted_workers())
+    except Exception:  # the pool is already destroyed
+        return
+    if handles:
+        interrupt(handles)
+
+
 def _at_exit() -> None:
     """Before the interpreter joins its threads: terminate interpreter pools, give busy workers a grace."""
     for native in list(_pools):
@@ -245,6 +291,7 @@ def _at_exit() -> None:
             native.terminate()
         except Exception:  # already destroyed
             pass
+    interrupt()
     import time
     deadline = time.monotonic() + EXIT_GRACE
     while True:

@@ -677,6 +677,9 @@ class Pool:
         self._state = TERMINATE
         if self._native is not None:
             self._native.terminate()
+            if getattr(self, "_workers", None) == "interpreters":  # busy ones cannot be killed: interrupt them
+                from .interpreters import interrupt_pool
+                interrupt_pool(self._native)
         if self._finalizer is not None:
             self._finalizer.detach()
 

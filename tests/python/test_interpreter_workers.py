@@ -206,6 +206,22 @@ def test_terminate_with_tasks_in_flight_is_bounded():
 
 
 @needs_312
+def test_terminate_interrupts_workers_busy_in_python_code():
+    """A worker cannot be killed; terminate() raises SystemExit in one still running Python code."""
+    p = dotbridge.Pool(2, workers="interpreters")
+    p.map(tasks.sqr, range(4), chunksize=1)
+    r = p.map_async(tasks.spin, [10 ** 10, 10 ** 10], chunksize=1)  # hours, if not interrupted
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    p.terminate()
+    p.join()
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(Exception):
+        r.get(timeout=5)
+    assert not _wait_no_interp_threads()
+
+
+@needs_312
 def test_close_join_finishes_queued_work():
     p = dotbridge.Pool(2, workers="interpreters")
     r = p.map_async(tasks.sleep_then, [(i) for i in range(6)], chunksize=1)
@@ -231,7 +247,8 @@ def test_executor_submit_map_errors_and_shutdown():
 
 
 @needs_312
-@pytest.mark.parametrize("ending", ["idle pool left open", "task in flight", "closed and joined"])
+@pytest.mark.parametrize("ending", ["idle pool left open", "task in flight", "closed and joined",
+                                    "busy in a long call"])
 def test_no_hang_or_abort_at_interpreter_exit(ending, tmp_path):
     """A script that leaves an interpreter pool behind exits normally (the exit hook terminates it and
     ends every sub-interpreter before finalization)."""
@@ -241,6 +258,8 @@ def test_no_hang_or_abort_at_interpreter_exit(ending, tmp_path):
                           " r = p.map_async(t.sleep_then, [1, 2, 3], chunksize=1); time.sleep(0.1)",
         "closed and joined": "p = dotbridge.Pool(2, workers='interpreters'); print(p.apply(t.sqr, (3,)));"
                              " p.close(); p.join()",
+        "busy in a long call": "p = dotbridge.Pool(2, workers='interpreters'); print(p.apply(t.sqr, (3,)));"
+                               " r = p.apply_async(t.spin, (10 ** 10,)); time.sleep(0.3)",
     }[ending]
     script = tmp_path / "exit_case.py"
     script.write_text(textwrap.dedent(f"""\

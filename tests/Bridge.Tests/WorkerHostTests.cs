@@ -158,6 +158,8 @@ public class WorkerHostTests
         Assert.That(p.Results(job).Select(r => MessagePackSerializer.ConvertToJson(r.Payload)),
             Is.EqualTo(Enumerable.Range(0, 20).Select(i => $"[{i}]")));
         Assert.That(p.Workers(WorkerKind.Python).Select(w => w.Pid), Is.All.EqualTo(Environment.ProcessId));
+        Assert.That(p.HostedHandles(WorkerKind.Python), Is.EquivalentTo(new long[] { 1, 2 }));
+        Assert.That(p.HostedHandles(WorkerKind.DotNet), Is.Empty);
     }
 
     [Test]

@@ -150,13 +150,24 @@ class _Worker:
 
     @staticmethod
     def _name_process() -> None:
+        """Look like one of the stdlib's pool workers: name ``SpawnPoolWorker-N``, ``_identity``
+        ``(N,)``, daemonic, and (process workers) ``parent_process()`` is the caller."""
         import multiprocessing.process as mpp
         proc = mpp.current_process()
         n = str(_worker_id) if _worker_id is not None else os.environ.get("DOTBRIDGE_WORKER_ID") or str(os.getpid())
         try:
             proc.name = f"SpawnPoolWorker-{n}"
-        except (TypeError, AttributeError):  # pragma: no cover - name is a plain property
+            if _worker_id is not None or os.environ.get("DOTBRIDGE_WORKER_ID"):
+                proc._identity = (int(n),)
+            proc.daemon = True
+        except (TypeError, ValueError, AttributeError, AssertionError):  # pragma: no cover
             pass
+        if not _in_interpreter and mpp._parent_process is None:
+            try:  # the sentinel becomes readable when the parent exits, as the stdlib's pipe does
+                ppid = os.getppid()
+                mpp._parent_process = mpp._ParentProcess("MainProcess", ppid, os.pidfd_open(ppid))
+            except (AttributeError, OSError):  # no pidfd (Linux < 5.3): parent_process() stays None
+                pass
 
     # -- tasks --------------------------------------------------------------
     def _resolve(self, target: str):
@@ -367,6 +378,45 @@ def _stdin_to_devnull() -> None:
         pass
 
 
+class _UntrackAttaches:
+    """Meta path finder: when task code first imports ``multiprocessing.shared_memory``, make its
+    attaches (``SharedMemory(name)``) unregister from this worker's own resource tracker
+    (:func:`dotbridge.shared_memory.untrack_stdlib_attaches`). Otherwise, on 3.11/3.12, the
+    worker's tracker would unlink the caller's segment when the worker exits (CPython issue 82300).
+    Done lazily: importing it at start would cost every worker about 10 ms."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "multiprocessing.shared_memory":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _PatchAfterExec(spec.loader)
+        return spec
+
+
+class _PatchAfterExec:
+    def __init__(self, loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        from ._untrack import untrack_stdlib_attaches
+        untrack_stdlib_attaches()
+
+
+def _untrack_stdlib_attaches_on_import() -> None:
+    if "multiprocessing.shared_memory" in sys.modules:
+        from ._untrack import untrack_stdlib_attaches
+        untrack_stdlib_attaches()
+    else:
+        sys.meta_path.insert(0, _UntrackAttaches())
+
+
 def main() -> int:
     spec = os.environ.get("DOTBRIDGE_FDS", "3,4")
     try:
@@ -376,6 +426,7 @@ def main() -> int:
         return 2
     _stdin_to_devnull()
     _start_watchdog()
+    _untrack_stdlib_attaches_on_import()
     try:
         code = serve(rfd, wfd)
     except BrokenPipeError:

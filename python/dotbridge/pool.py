@@ -64,10 +64,16 @@ def ThreadPool(*args, **kwargs):  # noqa: N802 - stdlib name
 class _Codec:
     """How one job's chunks are encoded and decoded (pickle for Python, msgpack for .NET)."""
 
-    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value", "func_bytes", "stage")
+    __slots__ = ("kind", "encoding", "target", "func", "kwargs", "star", "by_value", "func_bytes", "stage",
+                 "held", "count")
 
     def __init__(self, func, star: bool, kwargs) -> None:
         self.star = star
+        # Each chunk's arguments stay referenced until its result (or error) is taken, as the
+        # stdlib's task tuples are: an argument that pickles by name (a Value, a Queue, an
+        # ndarray segment) must outlive the worker's unpickling. Chunk index -> its calls.
+        self.held: dict = {}
+        self.count = 0
         if isinstance(func, DotNetMethod):
             if kwargs:
                 raise TypeError(f"keyword arguments are not supported for .NET methods ({func.name})")
@@ -85,6 +91,8 @@ class _Codec:
                              and getattr(main, "__file__", None) is None)
 
     def encode(self, calls: list) -> tuple[bytes, int]:
+        self.held[self.count] = calls
+        self.count += 1
         if self.encoding == 0:
             task = (self.func, calls, self.star, self.kwargs)
             if self.by_value:
@@ -105,6 +113,7 @@ class _Codec:
         return self.stage.pack(rows), len(calls)
 
     def decode(self, payload, index: int = 0) -> list:
+        self.held.pop(index, None)
         if self.encoding == 0:
             import pickle
             return pickle.loads(payload)
@@ -114,6 +123,7 @@ class _Codec:
         return value
 
     def error(self, status: int, payload, index: int = 0) -> BaseException:
+        self.held.pop(index, None)
         if self.stage is not None and self.stage.chunks:  # the method ran (status 1): its writes show
             self.stage.done(index, status == _ERROR)
         try:
@@ -212,6 +222,7 @@ class ApplyResult:
                 self._value = value[0] if self._single else value
             self._taken = True
             del chunks
+            self._codec.held.clear()
             if self._codec.stage is not None:  # chunks not taken (failfast, terminate): release
                 self._codec.stage.release()
             try:
@@ -258,6 +269,10 @@ class ApplyResult:
 
     def __del__(self) -> None:
         if not getattr(self, "_taken", True) and not getattr(self, "_notify", True):
+            pool = self._pool
+            if self._codec.held and pool is not None and pool._state in (RUN, CLOSE):
+                pool._orphans.append((self._job, self._codec))  # released once done (args kept till then)
+                return
             try:
                 self._native.release(self._job)
             except Exception:  # the pool may already be gone at interpreter exit
@@ -481,6 +496,7 @@ class Pool:
         self._handler: threading.Thread | None = None
         self._notify: dict = {}
         self._notify_lock = threading.RLock()
+        self._orphans: list = []  # (job, codec) of results dropped untaken: kept till the job is done
         self._processes = 0
         self._ctx = context
         if workers != "processes":
@@ -556,7 +572,26 @@ class Pool:
                     t.start()
                     self._handler = t
 
+    def _release_orphans(self) -> None:
+        """Release the finished jobs of ``apply_async``/``map_async`` results dropped untaken."""
+        native, keep = self._native, []
+        for job, codec in self._orphans:
+            try:
+                done = native.ready(job)
+            except Exception:  # the pool is gone: nothing left to keep
+                done = True
+            if not done:
+                keep.append((job, codec))
+                continue
+            try:
+                native.release(job)
+            except Exception:
+                pass
+        self._orphans = keep
+
     def _submit(self, codec: _Codec, chunks: list, *, failfast: bool, notify: bool) -> int:
+        if self._orphans:
+            self._release_orphans()
         payloads = [codec.encode(c) for c in chunks]
         return self._native.submit(codec.kind, codec.encoding, codec.target, payloads,  # type: ignore[union-attr]
                                    failfast=failfast, notify=notify)
@@ -607,6 +642,8 @@ class Pool:
         """Hands each chunk to the pool as soon as it is pickled, so the workers start on the
         first while the next is being cut (as the stdlib's task handler does). If a chunk does
         not pickle, the job's undispatched chunks are cancelled and the error is raised here."""
+        if self._orphans:
+            self._release_orphans()
         native = self._native
         job = native.open_job(codec.kind, codec.encoding, codec.target, notify=notify,  # type: ignore[union-attr]
                               failfast=True)

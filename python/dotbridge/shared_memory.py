@@ -39,6 +39,8 @@ from multiprocessing import shared_memory as _std
 
 import _posixshmem
 
+from ._untrack import untrack_stdlib_attaches  # noqa: F401 (public here; own module for the worker)
+
 __all__ = [
     "SharedMemory", "ShareableList", "ndarray", "array", "segment_of",
     "encode_shm_ref", "decode_shm_ref", "SHM_EXT_TYPE", "SHM_THRESHOLD", "new_name",
@@ -222,31 +224,6 @@ class SharedMemory(_std.SharedMemory):
 
     def __reduce__(self):
         return (SharedMemory, (self.name, False, self.size))
-
-
-def untrack_stdlib_attaches() -> None:
-    """Stop the stdlib's ``SharedMemory(name)`` (an attach) from registering with this process's tracker.
-
-    For processes with a resource tracker of their own, such as dotbridge's Python
-    workers (started by the pool, not by the stdlib): Python 3.11/3.12 register even an
-    attach, and that tracker then unlinks the *caller's* segment when the worker
-    exits (CPython issue 82300). Segments the process creates stay tracked. Idempotent.
-    """
-    init = _std.SharedMemory.__init__
-    if getattr(init, "_dotbridge_untracked", False):
-        return
-
-    def __init__(self, name=None, create=False, size=0, **kwargs):
-        init(self, name, create, size, **kwargs)
-        if not create and self._name:
-            try:
-                resource_tracker.unregister(self._name, "shared_memory")
-            except Exception:  # no tracker to talk to: nothing was registered either
-                pass
-
-    __init__._dotbridge_untracked = True
-    __init__.__doc__ = init.__doc__
-    _std.SharedMemory.__init__ = __init__
 
 
 def _clone_with_globals(func, **overrides):

@@ -327,10 +327,6 @@ def _parent_of_worker(_):
 
 @needs_native
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="qa4 reported: a dotbridge Python worker has its own resource tracker, so the "
-                   "stdlib's SharedMemory(name) attach (which registers on 3.11/3.12) unlinks the caller's segment "
-                   "when the worker exits (fix: _worker.py calls "
-                   "dotbridge.shared_memory.untrack_stdlib_attaches() at start)")
 def test_stdlib_shared_memory_attached_in_a_pool_worker_survives_the_pool():
     import time
     seg = db_shm.SharedMemory(create=True, size=16)
@@ -382,9 +378,6 @@ def test_pipe_end_as_a_pool_task_argument_like_the_stdlibs_pool():
 
 @needs_native
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="qa4 reported: in a dotbridge Pool worker parent_process() is None and "
-                   "current_process().daemon is False, ._identity is () (the stdlib's workers: the parent, "
-                   "True, (n,)); fix belongs in _worker.py")
 def test_parent_process_in_a_pool_worker_is_the_caller():
     with multiprocessing.Pool(1) as pool:
         assert pool.apply(_parent_of_worker, (0,)) == (os.getpid(), True, 1)
@@ -438,9 +431,6 @@ def test_a_shared_object_made_in_a_pool_task_cannot_be_returned_like_the_stdlib(
 
 @needs_native
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="qa4 reported: dotbridge.Pool keeps no reference to a job's arguments, so a "
-                   "Value made inline in apply_async(...)/imap(generator) is collected (its segment unlinked) before "
-                   "the worker attaches by name: FileNotFoundError; fix belongs in pool.py (hold args until done)")
 def test_value_made_inline_for_apply_async_reaches_the_worker():
     with multiprocessing.Pool(1) as pool:
         rs = [pool.apply_async(_bump_value, (multiprocessing.Value("i", i),)) for i in range(3)]

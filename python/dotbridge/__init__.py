@@ -40,6 +40,11 @@ class DotbridgeContext:
         from .pool import Pool
         return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
+    def Manager(self):  # noqa: N802
+        """A started ``SyncManager`` of this context whose server exits when this process dies."""
+        from ._manager import Manager
+        return Manager(ctx=self._base)
+
     def get_context(self, method=None):
         return get_context(method)
 
@@ -63,6 +68,7 @@ _IMPL = {
     "Barrier": ".synchronize",
     "Value": ".sharedctypes", "Array": ".sharedctypes", "RawValue": ".sharedctypes",
     "RawArray": ".sharedctypes",
+    "Manager": "._manager",
     "Queue": ".queues", "SimpleQueue": ".queues", "JoinableQueue": ".queues",
 }
 

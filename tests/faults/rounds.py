@@ -201,8 +201,10 @@ pool.apply(fault_tasks.pid)
 pool.apply(dotbridge.dotnet.method("Bridge.Samples.Primes.IsPrime"), (7,))
 seg = shared_memory.SharedMemory(create=True, size=4096)
 lock = dotbridge.Lock()
+mgr = dotbridge.Manager()  # its server process must go too
+shared = mgr.dict(a=1)
 res = pool.map_async(fault_tasks.slow_square, range(10000), chunksize=1)
-pids = [d["pid"] for k in ("python", "dotnet") for d in pool._native.workers(k)]
+pids = [d["pid"] for k in ("python", "dotnet") for d in pool._native.workers(k)] + [mgr._process.pid]
 print(json.dumps({"pids": pids, "shm": seg.name}), flush=True)
 time.sleep(60)
 """
@@ -216,7 +218,8 @@ def _shm_and_sems():
 
 
 def parent_kill_round(seed: int) -> dict:
-    """SIGKILL a Python parent with a busy pool; its workers must exit within 2 s, its
+    """SIGKILL a Python parent with a busy pool and a Manager; its workers and the manager
+    process must exit within 2 s, its
     segments and semaphores must be gone."""
     import select
     before_shm = _shm_and_sems()

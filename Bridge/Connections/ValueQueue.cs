@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using Bridge.Connections.Internal;
 
 namespace Bridge.Connections;
 
@@ -89,29 +89,8 @@ public sealed class ValueQueue : IDisposable
         }
     }
 
-    private bool Poll(int milliseconds)
-    {
-        var fds = new PollFd { Fd = (int)_readStream.SafeFileHandle.DangerousGetHandle(), Events = 1 /* POLLIN */ };
-        while (true)
-        {
-            int n = poll(ref fds, 1, milliseconds);
-            if (n >= 0)
-                return n > 0;
-            if (Marshal.GetLastPInvokeError() != 4 /* EINTR */)
-                throw new IOException($"poll failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int poll(ref PollFd fds, nuint nfds, int timeout);
+    private bool Poll(int milliseconds) =>
+        FdPoll.Readable((int)_readStream.SafeFileHandle.DangerousGetHandle(), milliseconds);
 
     /// <summary>Closes this process's ends and lock handles (never unlinks the locks: Python owns them).</summary>
     public void Dispose()

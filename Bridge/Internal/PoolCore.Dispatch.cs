@@ -275,7 +275,7 @@ internal sealed partial class PoolCore
         (int TaskWrite, int TaskRead, int ResultRead, int ResultWrite) fds;
         try
         {
-            fds = HostedPipes.Create();
+            fds = WorkerPipes.Create();
         }
         catch (SpawnException e)
         {

@@ -44,19 +44,7 @@ internal static unsafe class Spawner
     {
         if (argv.Count == 0)
             throw new ArgumentException("empty command line", nameof(argv));
-        int* task = stackalloc int[2];
-        int* result = stackalloc int[2];
-        if (Libc.Pipe2(task, Libc.O_CLOEXEC) != 0)
-            throw new SpawnException("pipe2 failed: " + Libc.Describe(Libc.Errno), Libc.Errno);
-        if (Libc.Pipe2(result, Libc.O_CLOEXEC) != 0)
-        {
-            int e = Libc.Errno;
-            FdIO.CloseQuietly(task[0]);
-            FdIO.CloseQuietly(task[1]);
-            throw new SpawnException("pipe2 failed: " + Libc.Describe(e), e);
-        }
-        int childIn = task[0], childOut = result[1];
-        int parentTask = task[1], parentResult = result[0];
+        var (parentTask, childIn, parentResult, childOut) = WorkerPipes.Create();
         var mem = new List<nint>();
         void* fa = null, attr = null;
         bool ok = false;
@@ -95,8 +83,6 @@ internal static unsafe class Spawner
             FdIO.CloseQuietly(childIn);
             FdIO.CloseQuietly(childOut);
             childIn = childOut = -1;
-            int fl = Libc.Fcntl(parentTask, Libc.F_GETFL, 0);
-            Libc.Fcntl(parentTask, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
             ok = true;
             return new SpawnedProcess(pid, parentTask, parentResult);
         }

@@ -6,20 +6,12 @@ namespace Bridge.Tests;
 /// </summary>
 public static class SharedMemoryFixtures
 {
-    /// <summary>Returns the sum of <paramref name="data"/>, then multiplies every element by <paramref name="factor"/> in place.</summary>
-    public static double SumAndScale(Memory<double> data, double factor) => SumAndScaleSpan(data.Span, factor);
+    /// <summary>Returns the sum of <paramref name="data"/>, then multiplies every element by <paramref name="factor"/> in place
+    /// (<see cref="Bridge.Samples.Arrays.SumAndScale"/>).</summary>
+    public static double SumAndScale(Memory<double> data, double factor) => Bridge.Samples.Arrays.SumAndScale(data, factor);
 
     /// <summary>The same with a <see cref="Span{T}"/> parameter.</summary>
-    public static double SumAndScaleSpan(Span<double> data, double factor)
-    {
-        double sum = 0;
-        for (int i = 0; i < data.Length; i++)
-        {
-            sum += data[i];
-            data[i] *= factor;
-        }
-        return sum;
-    }
+    public static double SumAndScaleSpan(Span<double> data, double factor) => Bridge.Samples.Arrays.SumAndScaleSpan(data, factor);
 
     /// <summary>The same with an array parameter (a copy: writes stay here).</summary>
     public static double SumAndScaleArray(double[] data, double factor) => SumAndScaleSpan(data, factor);

@@ -266,7 +266,7 @@ internal static unsafe partial class ResourceTracker
         {
             Libc.FileActionsInit(fa);
             Libc.FileActionsAddDup2(fa, stdinFd, 0);
-            Libc.FileActionsAddOpen(fa, 1, Utf8("/dev/null", mem), 1 /* O_WRONLY */, 0);
+            Libc.FileActionsAddOpen(fa, 1, Spawner.Utf8("/dev/null", mem), 1 /* O_WRONLY */, 0);
             Libc.SpawnAttrInit(attr);
             Libc.SpawnAttrSetFlags(attr, Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF);
             // SIGINT, SIGTERM and SIGHUP start blocked (as CPython's tracker is spawned): one sent to
@@ -283,7 +283,7 @@ internal static unsafe partial class ResourceTracker
             mem.Add((nint)cargv);
             for (int i = 0; i < argv.Length; i++)
             {
-                cargv[i] = Utf8(argv[i], mem);
+                cargv[i] = Spawner.Utf8(argv[i], mem);
             }
             byte** envp = BuildEnvironment(mem);
             int pid;
@@ -322,7 +322,7 @@ internal static unsafe partial class ResourceTracker
         }
         if (!diagnostics)
         {
-            entries.Add((nint)Utf8("DOTNET_EnableDiagnostics=0", mem));
+            entries.Add((nint)Spawner.Utf8("DOTNET_EnableDiagnostics=0", mem));
         }
         byte** envp = (byte**)NativeMemory.AllocZeroed((nuint)(entries.Count + 1), (nuint)sizeof(nint));
         mem.Add((nint)envp);
@@ -333,13 +333,4 @@ internal static unsafe partial class ResourceTracker
         return envp;
     }
 
-    private static byte* Utf8(string s, List<nint> mem)
-    {
-        int n = Encoding.UTF8.GetByteCount(s);
-        byte* p = (byte*)NativeMemory.Alloc((nuint)n + 1);
-        mem.Add((nint)p);
-        Encoding.UTF8.GetBytes(s, new Span<byte>(p, n));
-        p[n] = 0;
-        return p;
-    }
 }

@@ -127,7 +127,8 @@ internal static unsafe class Spawner
             throw new SpawnException($"{what} failed: {Libc.Describe(rc)}", rc);
     }
 
-    private static byte* Utf8(string s, List<nint> mem)
+    /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/> in native memory, recorded in <paramref name="mem"/> for freeing.</summary>
+    internal static byte* Utf8(string s, List<nint> mem)
     {
         int n = Encoding.UTF8.GetByteCount(s);
         byte* p = (byte*)NativeMemory.Alloc((nuint)n + 1);

@@ -355,10 +355,15 @@ def serve_interpreter(rfd: int, wfd: int, worker_id: int) -> int:
     :func:`serve` on the given fds; the exit code (0 also when the pool closed the result pipe)."""
     global _worker_id, _in_interpreter
     _worker_id, _in_interpreter = worker_id, True
+    return _serve_and_flush(rfd, wfd)
+
+
+def _serve_and_flush(rfd: int, wfd: int) -> int:
+    """:func:`serve`, then flush stdout/stderr; 0 also when the pool closed the result pipe (it is gone)."""
     try:
         return serve(rfd, wfd)
     except BrokenPipeError:
-        return 0  # the pool closed our result pipe: it is gone
+        return 0
     finally:
         try:
             sys.stdout.flush()
@@ -427,17 +432,7 @@ def main() -> int:
     _stdin_to_devnull()
     _start_watchdog()
     _untrack_stdlib_attaches_on_import()
-    try:
-        code = serve(rfd, wfd)
-    except BrokenPipeError:
-        code = 0  # the pool closed our result pipe: it is gone
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-    return code
+    return _serve_and_flush(rfd, wfd)
 
 
 if __name__ == "__main__":

@@ -93,9 +93,11 @@ if (mode == "restart")
 {
     oldTracker = Tracker(Environment.ProcessId);
     Process.GetProcessById(oldTracker).Kill();  // SIGKILL; the host does not reap it: the tracker client must
-    for (int i = 0; i < 500 && File.Exists($"/proc/{oldTracker}/fd/0"); i++)
+    // Until it is a zombie: only then is its end of the pipe surely closed (an exiting process's
+    // /proc/<pid>/fd goes away before the kernel releases its files, so a write could still land).
+    for (int i = 0; i < 500 && State(oldTracker) is not ("Z" or "gone"); i++)
     {
-        await Task.Delay(10);  // until its pipe is closed
+        await Task.Delay(10);
     }
     late = SharedMemorySegment.Create(4096);
     names.Add(late.Name);

@@ -93,9 +93,11 @@ if (mode == "restart")
 {
     oldTracker = Tracker(Environment.ProcessId);
     Process.GetProcessById(oldTracker).Kill();  // SIGKILL; the host does not reap it: the tracker client must
-    // Until it is a zombie: only then is its end of the pipe surely closed (an exiting process's
-    // /proc/<pid>/fd goes away before the kernel releases its files, so a write could still land).
-    for (int i = 0; i < 500 && State(oldTracker) is not ("Z" or "gone"); i++)
+    // Until its end of the pipe is surely closed: its main thread a zombie and every other thread
+    // released. (An exiting process's /proc/<pid>/fd goes away before the kernel releases its files,
+    // and a multi-threaded process's leader turns zombie while other threads still hold them; a
+    // write in that window still lands, and no restart would happen.)
+    for (int i = 0; i < 500 && !Exited(oldTracker); i++)
     {
         await Task.Delay(10);
     }
@@ -183,6 +185,23 @@ static string State(int pid)
     catch (IOException)
     {
         return "gone";
+    }
+}
+
+// True once pid's main thread is a zombie (or gone) and no other thread of it is left.
+static bool Exited(int pid)
+{
+    if (State(pid) is not ("Z" or "gone"))
+    {
+        return false;
+    }
+    try
+    {
+        return Directory.GetDirectories($"/proc/{pid}/task").Length <= 1;
+    }
+    catch (IOException)
+    {
+        return true;
     }
 }
 

@@ -90,6 +90,33 @@ def per_call_us(call, calls: int, repeats: int, warmup: int = 50) -> float:
 
 @bench("apply_py", section="Pool (Python API)", title="`Pool.apply(pow, (2, 5))` round trip, Python task",
        unit="µs", ratio="d/s", target=("<=", 0.5))
+def dotnet_program_figures(project: str, args: list, cache_name: str, cfg: dict, env=None) -> dict:
+    """The figures a C# bench program prints as its last line (JSON), from
+    ``dotnet run -c Release --project tests/<project> -- <args> [--quick]``, run once per
+    ``bench.py`` run: the rows of one plugin each run in a child of bench.py and share the
+    result through ``artifacts/<cache_name>`` (keyed by bench.py's pid and the mode)."""
+    cache = os.path.join(ROOT, "artifacts", cache_name)
+    run = os.getppid()  # bench.py's pid: every row runs in a child of it
+    try:
+        with open(cache, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("run") == run and data.get("quick") == cfg["quick"]:
+            return data["figures"]
+    except (OSError, ValueError):
+        pass
+    cmd = ["dotnet", "run", "-c", "Release", "--project", os.path.join(ROOT, "tests", project),
+           "--artifacts-path", os.environ.get("DOTBRIDGE_ARTIFACTS", os.path.join(ROOT, "artifacts", "dotnet")),
+           "-nologo", "-v", "q", "--"] + list(args) + (["--quick"] if cfg["quick"] else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError((out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}").splitlines()[-1])
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "w", encoding="utf-8") as f:
+        json.dump({"run": run, "quick": cfg["quick"], "figures": figures}, f)
+    return figures
+
+
 def apply_py(side, cfg):
     pool = make_pool(side)
     try:

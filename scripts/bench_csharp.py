@@ -15,9 +15,7 @@ once per ``bench.py`` run; its last line is JSON with the figures. Rows (issue 3
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 _host = sys.modules.get("__main__")
@@ -25,32 +23,12 @@ if not hasattr(_host, "REGISTRY"):
     import bench as _host
 bench = _host.bench
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SECTION = "C# calls Python (Bridge.ProcessPool, Bridge.Interop)"
 
 
 def _figures(cfg) -> dict:
-    cache = os.path.join(ROOT, "artifacts", "csharp-sample-bench.json")
-    run = os.getppid()  # bench.py's pid: one sample run per bench.py run
-    try:
-        with open(cache, encoding="utf-8") as f:
-            data = json.load(f)
-        if data.get("run") == run and data.get("quick") == cfg["quick"]:
-            return data["figures"]
-    except (OSError, ValueError):
-        pass
-    env = dict(os.environ, DOTBRIDGE_PYTHON=sys.executable)
-    cmd = ["dotnet", "run", "-c", "Release", "--project", os.path.join(ROOT, "tests", "CSharpSample"),
-           "--artifacts-path", os.environ.get("DOTBRIDGE_ARTIFACTS", os.path.join(ROOT, "artifacts", "dotnet")),
-           "-nologo", "-v", "q", "--", "--bench"] + (["--quick"] if cfg["quick"] else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    if out.returncode != 0:
-        raise RuntimeError((out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}").splitlines()[-1])
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w", encoding="utf-8") as f:
-        json.dump({"run": run, "quick": cfg["quick"], "figures": figures}, f)
-    return figures
+    return _host.dotnet_program_figures("CSharpSample", ["--bench"], "csharp-sample-bench.json", cfg,
+                                        env=dict(os.environ, DOTBRIDGE_PYTHON=sys.executable))
 
 
 @bench("cs_apply", section=_SECTION,

@@ -25,9 +25,6 @@ library every row says "skipped: no Python 3.12+". Rows (issue 7's targets):
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 
 _host = sys.modules.get("__main__")
@@ -35,32 +32,13 @@ if not hasattr(_host, "REGISTRY"):
     import bench as _host
 bench = _host.bench
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SECTION = "Interpreter workers from C# (Bridge.InterpreterPool, Python 3.12+)"
 _SKIPPED = "skipped: no Python 3.12+"
 
 
 def _figures(cfg) -> dict:
-    cache = os.path.join(ROOT, "artifacts", "interp-csharp-bench.json")
-    run = os.getppid()  # bench.py's pid: one run of the program per bench.py run
-    try:
-        with open(cache, encoding="utf-8") as f:
-            data = json.load(f)
-        if data.get("run") == run and data.get("quick") == cfg["quick"]:
-            return data["figures"]
-    except (OSError, ValueError):
-        pass
-    cmd = ["dotnet", "run", "-c", "Release", "--project", os.path.join(ROOT, "tests", "InterpreterBench"),
-           "--artifacts-path", os.environ.get("DOTBRIDGE_ARTIFACTS", os.path.join(ROOT, "artifacts", "dotnet")),
-           "-nologo", "-v", "q", "--", "--python", sys.executable] + (["--quick"] if cfg["quick"] else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError((out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}").splitlines()[-1])
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w", encoding="utf-8") as f:
-        json.dump({"run": run, "quick": cfg["quick"], "figures": figures}, f)
-    return figures
+    return _host.dotnet_program_figures("InterpreterBench", ["--python", sys.executable],
+                                        "interp-csharp-bench.json", cfg)
 
 
 def _pick(cfg, key):

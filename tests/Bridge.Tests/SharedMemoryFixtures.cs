@@ -82,17 +82,4 @@ public static class SharedMemoryFixtures
         gate.Release();
         return true;
     }
-
-    /// <summary>Acquires and releases the lock <paramref name="name"/> <paramref name="n"/> times; returns the elapsed microseconds.</summary>
-    public static double HammerLock(string name, int n)
-    {
-        using var gate = SharedLock.Open(name);
-        long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        for (int i = 0; i < n; i++)
-        {
-            gate.Acquire();
-            gate.Release();
-        }
-        return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-    }
 }

@@ -21,12 +21,6 @@ def try_acquire(lock, timeout):
     return ok
 
 
-def sum_and_scale(arr, factor):
-    s = float(arr.sum())
-    arr *= factor
-    return s, arr
-
-
 def wait_event(ev, timeout):
     return ev.wait(timeout)
 

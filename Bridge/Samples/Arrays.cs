@@ -25,15 +25,4 @@ public static class Arrays
         }
         return sum;
     }
-
-    /// <summary>The sum of <paramref name="data"/> (read only).</summary>
-    public static double Sum(ReadOnlySpan<double> data)
-    {
-        double sum = 0;
-        foreach (double x in data)
-        {
-            sum += x;
-        }
-        return sum;
-    }
 }

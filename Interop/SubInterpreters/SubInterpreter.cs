@@ -34,7 +34,7 @@ namespace Bridge.Interop.SubInterpreters;
 /// <see cref="InvalidOperationException"/>). Several sub-interpreters on several threads run Python in parallel.</para>
 /// <para>Requires <see cref="PythonRuntime.Initialize"/> with a Python 3.12 or later shared library.</para>
 /// </remarks>
-public sealed unsafe class SubInterpreter : IDisposable
+public sealed unsafe partial class SubInterpreter : IDisposable
 {
     /// <summary>Python code run once in every new sub-interpreter (its <c>__main__</c>).</summary>
     private const string Bootstrap = """
@@ -201,6 +201,7 @@ public sealed unsafe class SubInterpreter : IDisposable
             throw new InvalidOperationException($"Py_NewInterpreterFromConfig failed: {why}");
         }
         var interp = new SubInterpreter(Environment.CurrentManagedThreadId, gilState, main) { _state = ts };
+        interp.RecordOwner(ts);
         try
         {
             interp.RunBootstrap(sysPath, executable);
@@ -313,6 +314,7 @@ public sealed unsafe class SubInterpreter : IDisposable
     {
         CheckThread();
         CPython.PyEval_RestoreThread(_state);
+        _busy = 1; // with this interpreter's GIL held (SubInterpreter.Interrupt.cs)
         try
         {
             nint argList;
@@ -333,6 +335,7 @@ public sealed unsafe class SubInterpreter : IDisposable
         }
         finally
         {
+            _busy = 0;
             _state = CPython.PyEval_SaveThread();
         }
     }
@@ -348,6 +351,7 @@ public sealed unsafe class SubInterpreter : IDisposable
     {
         CheckThread();
         CPython.PyEval_RestoreThread(_state);
+        _busy = 1; // with this interpreter's GIL held (SubInterpreter.Interrupt.cs)
         try
         {
             nint c = SubInterpreterValues.ToPython(code, 0);
@@ -357,6 +361,7 @@ public sealed unsafe class SubInterpreter : IDisposable
         }
         finally
         {
+            _busy = 0;
             _state = CPython.PyEval_SaveThread();
         }
     }
@@ -443,8 +448,9 @@ public sealed unsafe class SubInterpreter : IDisposable
     {
         if (_disposed) return;
         CheckThread();
-        _disposed = true;
+        lock (_gate) _disposed = true; // no interrupter is attached from here on
         CPython.PyEval_RestoreThread(_state);
+        ClearPendingInterrupt();
         if (_callHelper != 0) CPython.Py_DecRef(_callHelper);
         if (_execHelper != 0) CPython.Py_DecRef(_execHelper);
         CPython.Py_EndInterpreter(_state);

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Bridge;
 
 public sealed partial class InterpreterPool
@@ -20,8 +18,8 @@ public sealed partial class InterpreterPool
     /// <exception cref="PythonException">A call raised (the first failing chunk's error; <see cref="RemoteInvocationException.Index"/> names the item).</exception>
     public Task<TResult[]> MapAsync<T, TResult>(Target target, IEnumerable<T> items, int chunksize = 0, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        return StarmapAsync<TResult>(target, items.Select(x => new object?[] { x }), chunksize, cancellationToken);
+        CheckTarget(target);
+        return _pool.MapAsync<T, TResult>(target, items, chunksize, cancellationToken);
     }
 
     /// <summary>As <see cref="MapAsync{T, TResult}"/>, with each item an argument list (the stdlib's <c>starmap</c>).</summary>
@@ -39,19 +37,8 @@ public sealed partial class InterpreterPool
     /// <exception cref="PythonException">A call raised.</exception>
     public Task<TResult[]> StarmapAsync<TResult>(Target target, IEnumerable<object?[]> argumentLists, int chunksize = 0, CancellationToken cancellationToken = default)
     {
-        var chunks = Submit(target, argumentLists, chunksize, cancellationToken);
-        return Gather(chunks);
-
-        static async Task<TResult[]> Gather(List<Task<byte[][]>> chunks)
-        {
-            var all = await Task.WhenAll(chunks).ConfigureAwait(false);
-            var results = new List<TResult>();
-            foreach (var chunk in all)
-            {
-                foreach (var encoded in chunk) results.Add(MsgPackValues.Deserialize<TResult>(encoded));
-            }
-            return [.. results];
-        }
+        CheckTarget(target);
+        return _pool.StarmapAsync<TResult>(target, argumentLists, chunksize, cancellationToken);
     }
 
     /// <summary>Results in order as they become available (the stdlib's <c>imap</c>).</summary>
@@ -67,9 +54,8 @@ public sealed partial class InterpreterPool
     /// <exception cref="PythonException">A call raised (thrown when its result is reached).</exception>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Target target, IEnumerable<T> items, int chunksize = 1, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        ArgumentOutOfRangeException.ThrowIfLessThan(chunksize, 1);
-        return Imap<TResult>(target, items.Select(x => new object?[] { x }), chunksize, ordered: true, cancellationToken);
+        CheckTarget(target);
+        return _pool.ImapAsync<T, TResult>(target, items, chunksize, cancellationToken);
     }
 
     /// <summary>Results in completion order (the stdlib's <c>imap_unordered</c>).</summary>
@@ -85,50 +71,7 @@ public sealed partial class InterpreterPool
     /// <exception cref="PythonException">A call raised.</exception>
     public IAsyncEnumerable<TResult> ImapUnorderedAsync<T, TResult>(Target target, IEnumerable<T> items, int chunksize = 1, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        ArgumentOutOfRangeException.ThrowIfLessThan(chunksize, 1);
-        return Imap<TResult>(target, items.Select(x => new object?[] { x }), chunksize, ordered: false, cancellationToken);
-    }
-
-    private async IAsyncEnumerable<TResult> Imap<TResult>(Target target, IEnumerable<object?[]> argumentLists, int chunksize, bool ordered,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var chunks = Submit(target, argumentLists, chunksize, cancellationToken);
-        if (ordered)
-        {
-            foreach (var chunk in chunks)
-            {
-                foreach (var encoded in await chunk.ConfigureAwait(false)) yield return MsgPackValues.Deserialize<TResult>(encoded);
-            }
-        }
-        else
-        {
-            await foreach (var chunk in Task.WhenEach(chunks).WithCancellation(cancellationToken).ConfigureAwait(false))
-            {
-                foreach (var encoded in await chunk.ConfigureAwait(false)) yield return MsgPackValues.Deserialize<TResult>(encoded);
-            }
-        }
-    }
-
-    /// <summary>Encodes every argument list now (a bad argument fails the call before anything runs) and queues the chunks.</summary>
-    private List<Task<byte[][]>> Submit(Target target, IEnumerable<object?[]> argumentLists, int chunksize, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(argumentLists);
-        ArgumentOutOfRangeException.ThrowIfNegative(chunksize);
-        var encoded = argumentLists.Select(a => MsgPackValues.Serialize(a)).ToList();
-        if (chunksize == 0)
-        {
-            // The stdlib's rule: chunksize, extra = divmod(len, 4 * workers); if extra: chunksize += 1.
-            chunksize = Math.DivRem(encoded.Count, 4 * Interpreters, out int extra);
-            if (extra != 0 || chunksize == 0) chunksize++;
-        }
-        var tasks = new List<Task<byte[][]>>();
-        for (int start = 0; start < encoded.Count; start += chunksize)
-        {
-            var calls = encoded.GetRange(start, Math.Min(chunksize, encoded.Count - start)).ToArray();
-            tasks.Add(RunChunkAsync(target, calls, start, cancellationToken));
-        }
-        return tasks;
+        CheckTarget(target);
+        return _pool.ImapUnorderedAsync<T, TResult>(target, items, chunksize, cancellationToken);
     }
 }

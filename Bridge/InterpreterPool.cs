@@ -1,13 +1,13 @@
-using System.Collections.Concurrent;
 using Bridge.Interop;
 using Bridge.Interop.SubInterpreters;
+using Bridge.Workers;
 
 namespace Bridge;
 
 /// <summary>
 /// A pool of interpreter workers: CPython sub-interpreters, each with its own GIL (Python 3.12+), each on its
 /// own .NET thread inside this process. Same task API as <see cref="ProcessPool"/> for Python callables, with
-/// no process start-up and no pipes: pure-Python work runs in parallel inside one process.
+/// no process start-up: pure-Python work runs in parallel inside one process.
 /// </summary>
 /// <example>
 /// <code>
@@ -29,11 +29,15 @@ namespace Bridge;
 /// ever shared. A result that has no MessagePack form fails the call (<see cref="PythonException"/>, kind "result").</para>
 /// <para>Errors map as for process workers: the callable raised → <see cref="PythonException"/> with the remote
 /// type, message, traceback and cause chain; the target is missing → kind "target".</para>
+/// <para>This is <see cref="ProcessPool"/> with <see cref="ProcessPoolOptions.PythonWorkers"/> =
+/// <see cref="PythonWorkers.Interpreters"/>, prestarted, for Python callables only: the same pool core schedules,
+/// supervises and maps errors; each worker speaks the same frames over two in-process pipes (ABI.md "Interpreter workers").</para>
 /// <para>Cancellation cancels a call's chunks that have not started and completes it at once with
 /// <see cref="OperationCanceledException"/>. Disposal fails every queued and running call at once with
-/// <see cref="ObjectDisposedException"/>, lets running Python code return (it cannot be interrupted), ends every
-/// interpreter, and waits up to <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for that; a worker still
-/// running then is left behind (a background thread that ends its interpreter when its call returns).</para>
+/// <see cref="ObjectDisposedException"/>, raises <c>SystemExit</c> in Python code still running (it ends at its next
+/// bytecode; a blocking C call such as <c>time.sleep</c> returns first), ends every interpreter, and waits up to
+/// <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for that; a worker still running then is left behind
+/// (a background thread that ends its interpreter when its call returns).</para>
 /// <para>Start-up: each worker is a new sub-interpreter (about 5 ms of CPython's own work; <c>site</c> is not run
 /// again, the main interpreter's <c>sys.path</c> is given to it), except that a pool adopts the process's spare
 /// interpreter when one is ready and leaves a new one behind (<see cref="InterpreterPoolOptions.UseSpare"/>).</para>
@@ -41,10 +45,8 @@ namespace Bridge;
 /// </remarks>
 public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
 {
-    private readonly BlockingCollection<WorkItem> _queue = new(new ConcurrentQueue<WorkItem>());
-    private readonly List<Thread> _threads = [];
-    private readonly ConcurrentDictionary<WorkItem, byte> _running = new();
-    private readonly TimeSpan _shutdownTimeout;
+    private readonly ProcessPool _pool;
+    private readonly InterpreterWorkerHost _host;
     private int _disposed;
 
     /// <summary>Creates a pool and starts its interpreters (each within milliseconds; a worker that adopts the
@@ -62,43 +64,18 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.Interpreters, "InterpreterPoolOptions.Interpreters must be at least 1.");
         }
         Interpreters = options.Interpreters ?? Environment.ProcessorCount;
-        _shutdownTimeout = options.ShutdownTimeout;
-        PythonRuntime.Initialize(options.Python);
-        if (!SubInterpreter.IsSupported)
-        {
-            throw new PlatformNotSupportedException(SubInterpreter.UnsupportedReason);
-        }
-        var sysPath = MainSysPath(out string? executable);
-        sysPath.AddRange(options.PythonPath);
-        var started = new List<Task>();
-        for (int i = 0; i < Interpreters; i++)
-        {
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            started.Add(ready.Task);
-            if (options.UseSpare && Spare.TryTake() is { } spare)
-            {
-                _threads.Add(spare.Thread);
-                spare.Assign(interp => RunWorker(interp, (sysPath, executable), options.Initializer, ready));
-                continue;
-            }
-            var thread = new Thread(() => WorkerLoop(sysPath, executable, options.Initializer, ready))
-            {
-                IsBackground = true,
-                Name = $"dotbridge interpreter {i}",
-            };
-            _threads.Add(thread);
-            using (ExecutionContext.SuppressFlow()) thread.Start();
-        }
+        _host = ProcessPool.CreateInterpreterHost(options.Python, options.PythonPath, options.Initializer, options.UseSpare);
+        _pool = new ProcessPool(new ProcessPoolOptions { Processes = Interpreters, PrestartPython = true }, _host, options.ShutdownTimeout);
+        var started = _host.Started;
         bool allStarted;
         try
         {
-            allStarted = Task.WaitAll([.. started], options.StartTimeout);
+            allStarted = Task.WaitAll(started, options.StartTimeout);
         }
         catch (AggregateException e)
         {
             Dispose();
-            var first = e.InnerExceptions[0];
-            throw first as BrokenPoolException ?? new BrokenPoolException("an interpreter worker could not start: " + first.Message, first);
+            throw StartFailed(e.InnerExceptions[0]);
         }
         if (!allStarted)
         {
@@ -106,6 +83,28 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
             throw new BrokenPoolException($"the interpreter workers did not start within {options.StartTimeout} (InterpreterPoolOptions.StartTimeout)");
         }
         if (options.UseSpare) Spare.Ensure();
+    }
+
+    private static BrokenPoolException StartFailed(Exception e)
+    {
+        if (e is InitFailedException { Error: Dictionary<object, object?> map })
+        {
+            var cause = ProcessPool.RemoteErrorFromMap(ToStringKeys(map, 0), TargetKind.Python);
+            return new BrokenPoolException(
+                $"the interpreter workers' initializer raised {(cause as PythonException)?.PythonTypeName}: {cause.Message}",
+                cause is RemoteInvocationException r ? r.RemoteType : "", cause is RemoteInvocationException r2 ? r2.RemoteStackTrace : "", cause);
+        }
+        return new BrokenPoolException("an interpreter worker could not start: " + e.Message, e);
+    }
+
+    private static Dictionary<string, object?> ToStringKeys(Dictionary<object, object?> map, int depth)
+    {
+        var result = new Dictionary<string, object?>();
+        foreach (var (k, v) in map)
+        {
+            result[k.ToString() ?? ""] = v is Dictionary<object, object?> inner && depth < 32 ? ToStringKeys(inner, depth + 1) : v;
+        }
+        return result;
     }
 
     /// <summary>The number of interpreter workers.</summary>
@@ -138,14 +137,6 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
     /// <returns>The channel.</returns>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>
     public static InterpreterChannel Channel(string name) => InterpreterChannel.Get(name);
-
-    private static List<string> MainSysPath(out string? executable)
-    {
-        using var gil = Gil.Acquire();
-        using var sys = Py.Import("sys");
-        executable = sys.GetAttr("executable").As<string>();
-        return sys.GetAttr("path").As<List<string>>();
-    }
 
     // ---------------------------------------------------------------- apply
 
@@ -184,56 +175,19 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
     /// <exception cref="PythonException">The callable raised, was not found, or its module refuses sub-interpreters.</exception>
     public Task<TResult> ApplyAsync<TResult>(Target target, object?[] args, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        var chunk = RunChunkAsync(target, [MsgPackValues.Serialize(args)], 0, cancellationToken);
-        return Finish(chunk);
-
-        static async Task<TResult> Finish(Task<byte[][]> chunk)
-            => MsgPackValues.Deserialize<TResult>((await chunk.ConfigureAwait(false))[0]);
-    }
-
-    /// <summary>Queues one chunk (a batch of encoded argument lists) and returns its encoded results.</summary>
-    private Task<byte[][]> RunChunkAsync(Target target, byte[][] calls, int firstIndex, CancellationToken cancellationToken)
-    {
         CheckTarget(target);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return Task.FromCanceled<byte[][]>(cancellationToken);
-        }
-        var item = new WorkItem(target.Name, calls, firstIndex, cancellationToken);
-        try
-        {
-            _queue.Add(item);
-        }
-        catch (InvalidOperationException)
-        {
-            // CompleteAdding ran between the check and Add: the pool is being disposed.
-            throw new ObjectDisposedException(nameof(InterpreterPool));
-        }
-        if (Volatile.Read(ref _disposed) != 0) item.Fail(Disposed());
-        return item.Task;
+        return _pool.ApplyAsync<TResult>(target, args, cancellationToken);
     }
-
-    private static ObjectDisposedException Disposed()
-        => new(nameof(InterpreterPool), "The interpreter pool was disposed before this call finished.");
 
     // ---------------------------------------------------------------- disposal
 
-    /// <summary>Fails queued and running calls with <see cref="ObjectDisposedException"/>, ends every interpreter
-    /// (waiting up to <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for running Python code to return). Idempotent.</summary>
+    /// <summary>Fails queued and running calls with <see cref="ObjectDisposedException"/>, raises <c>SystemExit</c> in
+    /// running Python code, ends every interpreter (waiting up to <see cref="InterpreterPoolOptions.ShutdownTimeout"/>
+    /// for running calls to return). Idempotent.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _queue.CompleteAdding();
-        while (_queue.TryTake(out var queued)) queued.Fail(Disposed());
-        foreach (var running in _running.Keys) running.Fail(Disposed());
-        var deadline = DateTime.UtcNow + _shutdownTimeout;
-        foreach (var thread in _threads)
-        {
-            if (thread == Thread.CurrentThread || !thread.IsAlive) continue;
-            var left = deadline - DateTime.UtcNow;
-            thread.Join(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-        }
+        _pool.Dispose();
     }
 
     /// <summary>As <see cref="Dispose"/>, on a thread-pool thread.</summary>
@@ -241,5 +195,5 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
     public ValueTask DisposeAsync() => new(Task.Run(Dispose));
 
     /// <summary>The number of worker threads still alive (for tests: 0 after a clean disposal).</summary>
-    internal int AliveWorkers => _threads.Count(t => t.IsAlive);
+    internal int AliveWorkers => _host.AliveWorkers;
 }

@@ -245,6 +245,7 @@ public sealed partial class ProcessPool
         }
         _disposed.Cancel();
         _core.Dispose();
+        _host?.Join(_hostShutdown); // interpreter workers: their threads end their interpreters
         _disposed.Dispose();
     }
 

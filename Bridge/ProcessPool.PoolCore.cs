@@ -15,7 +15,34 @@ public sealed partial class ProcessPool
     /// <summary>The default .NET worker: the Bridge apphost beside Bridge.dll.</summary>
     internal static string DefaultDotNetWorker => Path.Combine(AppContext.BaseDirectory, "Bridge");
 
-    private static PoolBackend CreateCore(ProcessPoolOptions options, int processes, string python)
+    /// <summary>Interpreter workers' host, when <see cref="ProcessPoolOptions.PythonWorkers"/> is Interpreters.</summary>
+    private readonly Workers.InterpreterWorkerHost? _host;
+    private readonly TimeSpan _hostShutdown;
+
+    /// <summary>Loads Python 3.12+ into this process if needed and makes the host of its interpreter workers: each
+    /// starts with the main interpreter's <c>sys.path</c> (then <paramref name="appendPath"/>) and <c>sys.executable</c>.</summary>
+    /// <exception cref="Bridge.Interop.PythonNotFoundException">Python is not running yet and none was found.</exception>
+    /// <exception cref="PlatformNotSupportedException">The Python in this process is older than 3.12.</exception>
+    internal static Workers.InterpreterWorkerHost CreateInterpreterHost(Bridge.Interop.PythonOptions? python, IEnumerable<string> appendPath, string? initCode, bool useSpare)
+    {
+        Bridge.Interop.PythonRuntime.Initialize(python);
+        if (!Bridge.Interop.SubInterpreters.SubInterpreter.IsSupported)
+        {
+            throw new PlatformNotSupportedException(Bridge.Interop.SubInterpreters.SubInterpreter.UnsupportedReason);
+        }
+        List<string> sysPath;
+        string? executable;
+        using (Bridge.Interop.Gil.Acquire())
+        {
+            using var sys = Bridge.Interop.Py.Import("sys");
+            executable = sys.GetAttr("executable").As<string>();
+            sysPath = sys.GetAttr("path").As<List<string>>();
+        }
+        sysPath.AddRange(appendPath);
+        return new Workers.InterpreterWorkerHost(sysPath, executable, initCode, useSpare);
+    }
+
+    private static PoolBackend CreateCore(ProcessPoolOptions options, int processes, string python, Workers.InterpreterWorkerHost? host)
     {
         var env = new Dictionary<string, string>(options.Environment);
         // `python -m dotbridge._worker` must find the worker package: prepend the copy that ships
@@ -54,6 +81,7 @@ public sealed partial class ProcessPool
             Env = env,
             Initializer = options.Initializer?.Name,
             InitArgs = options.Initializer is null ? null : PackArray(options.InitArgs),
+            PythonHost = host,
         };
         return new PoolCoreBackend(new PoolCore(core));
     }

@@ -64,14 +64,33 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxTasksPerChild, "ProcessPoolOptions.MaxTasksPerChild must be at least 1 (or null for no limit).");
         }
         Processes = options.Processes ?? Environment.ProcessorCount;
-        PythonExecutable = ResolvePythonExecutable(options.PythonExecutable);
-        _core = CreateCore(options, Processes, PythonExecutable);
+        if (options.PythonWorkers == PythonWorkers.Interpreters)
+        {
+            _host = CreateInterpreterHost(options.InterpreterPython, [], initCode: null, useSpare: true);
+            _hostShutdown = TimeSpan.FromSeconds(10);
+            PythonExecutable = _host.Executable ?? "";
+        }
+        else
+        {
+            PythonExecutable = ResolvePythonExecutable(options.PythonExecutable);
+        }
+        _core = CreateCore(options, Processes, PythonExecutable, _host);
+    }
+
+    /// <summary>A pool whose Python workers are <paramref name="host"/>'s interpreter workers (<see cref="InterpreterPool"/>).</summary>
+    internal ProcessPool(ProcessPoolOptions options, Workers.InterpreterWorkerHost host, TimeSpan shutdownTimeout)
+    {
+        Processes = options.Processes ?? Environment.ProcessorCount;
+        _host = host;
+        _hostShutdown = shutdownTimeout;
+        PythonExecutable = host.Executable ?? "";
+        _core = CreateCore(options, Processes, PythonExecutable, host);
     }
 
     /// <summary>The number of worker processes of each kind.</summary>
     public int Processes { get; }
 
-    /// <summary>The Python executable the Python workers run.</summary>
+    /// <summary>The Python executable the Python workers run (interpreter workers: the embedded Python's <c>sys.executable</c>).</summary>
     public string PythonExecutable { get; }
 
     /// <summary>The default Python executable: env <c>DOTBRIDGE_PYTHON</c>, else <c>python3</c>.</summary>

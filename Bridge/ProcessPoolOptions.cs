@@ -60,6 +60,19 @@ public sealed class ProcessPoolOptions
     /// </summary>
     public IDictionary<string, string> Environment { get; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Where the Python workers run: <see cref="Bridge.PythonWorkers.Processes"/> (default: one process each, isolated),
+    /// or <see cref="Bridge.PythonWorkers.Interpreters"/>: one sub-interpreter with its own GIL each, on its own thread
+    /// inside this process (Python 3.12+, loaded with <see cref="InterpreterPython"/>). Same calls, scheduling and
+    /// errors; see <see cref="InterpreterPool"/> for the limits (C extensions without sub-interpreter support fail to
+    /// import; a crash in one ends this process). .NET workers are processes either way.
+    /// </summary>
+    public PythonWorkers PythonWorkers { get; set; }
+
+    /// <summary>For <see cref="Bridge.PythonWorkers.Interpreters"/>: which Python to load into this process when none
+    /// runs yet (<see cref="Bridge.Interop.PythonRuntime.Initialize"/>); it must be 3.12 or later. Ignored otherwise.</summary>
+    public Bridge.Interop.PythonOptions? InterpreterPython { get; set; }
+
     /// <summary>Start the Python workers when the pool is created instead of on the first Python call (default false).</summary>
     public bool PrestartPython { get; set; }
 

@@ -19,6 +19,10 @@ internal interface IWorkerHost
     /// </summary>
     long Start(int workerId, int taskReadFd, int resultWriteFd);
 
+    /// <summary>The pool terminates: the worker's task pipe is already closed; a worker still running a call
+    /// should end it now if it can (interpreter workers: <c>SystemExit</c> at the next bytecode). Must not block.</summary>
+    void Stop(long handle);
+
     /// <summary>The exit code the host reported for a worker whose pipes ended (null: none reported).</summary>
     int? TakeExitCode(long handle);
 }

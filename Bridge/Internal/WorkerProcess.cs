@@ -100,13 +100,16 @@ internal sealed class WorkerProcess
         return sent;
     }
 
-    /// <summary>Signals a worker process; an in-process worker cannot be signalled: its task pipe is closed instead (it ends after its current task).</summary>
+    /// <summary>Signals a worker process; an in-process worker cannot be signalled: its task pipe is closed and its host is asked to stop it (<see cref="IWorkerHost.Stop"/>).</summary>
     public void Signal(int sig)
     {
         if (State == WorkerState.Dead)
             return;
         if (Host is not null)
+        {
             Tasks.Close();
+            Host.Stop(Handle);
+        }
         else
             Transport.Libc.Kill(Pid, sig);
     }

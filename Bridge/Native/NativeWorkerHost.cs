@@ -27,6 +27,12 @@ internal sealed unsafe class NativeWorkerHost : IWorkerHost
     public long Start(int workerId, int taskReadFd, int resultWriteFd) => _start(workerId, taskReadFd, resultWriteFd);
 
     /// <inheritdoc/>
+    /// <remarks>Nothing here: the Python host interrupts its busy workers itself after terminate (<c>interrupt_pool</c>).</remarks>
+    public void Stop(long handle)
+    {
+    }
+
+    /// <inheritdoc/>
     public int? TakeExitCode(long handle) => s_exitCodes.TryRemove(handle, out int code) ? code : null;
 
     /// <summary>The host's report (<c>db_worker_exited</c>): the worker with this handle ended with <paramref name="code"/>.</summary>

@@ -19,48 +19,29 @@ namespace Bridge.Workers;
 /// <c>initializer</c>; if either fails: FATAL, exit 1. TASK (encoding 1): every call of the batch is
 /// bound (<see cref="MethodTarget"/>), invoked, and its result encoded (<see cref="MsgPackValues"/>);
 /// one RESULT, or one ERROR at the first failing call (kinds <c>target</c>, <c>args</c>,
-/// <c>raised</c>, <c>result</c>, with its <c>index</c>). STOP or EOF on fd 3: exit 0. A malformed
-/// frame: FATAL, exit 65.</item>
-/// <item>One thread reads whole frames with blocking reads; replies are buffered and written with
-/// one <c>write</c> before the loop blocks on a read again (or once buffered replies took more than
-/// 2 ms to compute, or grew past 1 MiB).</item>
+/// <c>raised</c>, <c>result</c>, with its <c>index</c>). The loop itself (STOP, EOF, malformed
+/// frames, buffered replies) is <see cref="FrameWorker"/>'s.</item>
 /// <item>A watchdog thread polls <c>getppid()</c> every 250 ms and ends the process with code 70
 /// when the parent changed (the pool's process died).</item>
 /// </list>
 /// </remarks>
-internal sealed class DotNetWorker : IDisposable
+internal sealed class DotNetWorker : FrameWorker
 {
-    /// <summary>Exit code after a malformed frame (EX_DATAERR).</summary>
-    public const int ExitProtocolError = 65;
-
-    /// <summary>Exit code when INIT failed (assemblies, initializer).</summary>
-    public const int ExitInitFailed = 1;
-
     /// <summary>Exit code of the watchdog when the parent died.</summary>
     public const int ExitOrphaned = 70;
 
-    /// <summary>Exit code when the fds cannot be read or written (EX_IOERR).</summary>
-    public const int ExitIOError = 74;
-
-    private const int FlushBytes = 1 << 20;
-    private static readonly long s_flushTicks = Stopwatch.Frequency / 500; // 2 ms
-
-    private readonly int _inFd;
-    private readonly int _outFd;
-    private readonly FdFrameReader _reader;
-    private readonly FrameWriter _out = new(64 * 1024);
     private readonly TargetResolver _resolver;
     private ArrayBufferWriter<byte> _results = new(4096);
     private int _maxDepth = ProtocolLimits.MaxDepth;
-    private long _pendingSince;
 
     public DotNetWorker(int inFd, int outFd, string? baseDirectory = null)
+        : base(inFd, outFd)
     {
-        _inFd = inFd;
-        _outFd = outFd;
-        _reader = new FdFrameReader(inFd);
         _resolver = new TargetResolver(baseDirectory);
     }
+
+    /// <inheritdoc/>
+    protected override string HelloKind => "dotnet";
 
     /// <summary>Runs the worker: <c>args</c> are what follows <c>worker</c> on the command line (optionally the in and out fds).</summary>
     /// <returns>The process exit code.</returns>
@@ -95,103 +76,10 @@ internal sealed class DotNetWorker : IDisposable
         return worker.Serve();
     }
 
-    /// <summary>The frame loop; returns the exit code.</summary>
-    public int Serve()
-    {
-        try
-        {
-            _out.WriteHello("dotnet", Environment.ProcessId);
-            Flush();
-            while (true)
-            {
-                Frame frame;
-                try
-                {
-                    if (!_reader.HasBuffered)
-                    {
-                        Flush();
-                    }
-                    if (!_reader.TryRead(out frame))
-                    {
-                        Flush();
-                        return 0; // EOF: the pool is gone or closed our pipe
-                    }
-                }
-                catch (ProtocolException e)
-                {
-                    return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException", e.Message, "args", null), ExitProtocolError);
-                }
-                switch (frame.Kind)
-                {
-                    case FrameKind.Task:
-                        RunTask(frame);
-                        break;
-                    case FrameKind.Init:
-                        if (Init(frame) is { } failure)
-                        {
-                            return Fatal(failure.Map, failure.ExitCode);
-                        }
-                        break;
-                    case FrameKind.Stop:
-                        Flush();
-                        return 0;
-                    default:
-                        return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
-                            $"unexpected frame kind {(int)frame.Kind} ({frame.Kind}) sent to a worker", "args", null), ExitProtocolError);
-                }
-                if (_out.WrittenCount > 0 && (_out.WrittenCount > FlushBytes || Stopwatch.GetTimestamp() - _pendingSince > s_flushTicks))
-                {
-                    Flush();
-                }
-            }
-        }
-        catch (IOException e)
-        {
-            // The pipes broke (EPIPE: the pool is gone). Nobody is left to tell but stderr, and only if it is odd.
-            if (e.HResult != Libc.EPIPE)
-            {
-                Console.Error.WriteLine($"Bridge worker: {e.Message}");
-                return ExitIOError;
-            }
-            return 0;
-        }
-    }
-
-    private int Fatal(ErrorMap map, int exitCode)
-    {
-        try
-        {
-            _out.WriteFatal(map);
-            Flush();
-        }
-        catch (IOException)
-        {
-            // The pool is gone: the exit code is all that is left.
-        }
-        return exitCode;
-    }
-
-    private void Flush()
-    {
-        if (_out.WrittenCount == 0)
-        {
-            return;
-        }
-        FdIO.WriteAll(_outFd, _out.WrittenSpan);
-        _out.Reset();
-    }
-
-    private void MarkPending()
-    {
-        if (_out.WrittenCount == 0)
-        {
-            _pendingSince = Stopwatch.GetTimestamp();
-        }
-    }
-
     // ---- INIT ----------------------------------------------------------------------------------
 
-    private (ErrorMap Map, int ExitCode)? Init(Frame frame)
+    /// <inheritdoc/>
+    protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
     {
         if (frame.Version != ProtocolLimits.Version)
         {
@@ -287,21 +175,21 @@ internal sealed class DotNetWorker : IDisposable
 
     // ---- TASK ----------------------------------------------------------------------------------
 
-    private void RunTask(Frame frame)
+    /// <inheritdoc/>
+    protected override void RunTask(Frame frame)
     {
         using var shmScope = Bridge.Internal.ShmCallScope.Begin(); // shm hook: unmap ext 3 arguments after the task
         long start = Stopwatch.GetTimestamp();
-        MarkPending();
         long id = frame.TaskId;
         if (frame.Encoding != TaskEncoding.MsgPack)
         {
-            _out.WriteError(id, WorkerErrors.Plain("System.NotSupportedException",
+            Out.WriteError(id, WorkerErrors.Plain("System.NotSupportedException",
                 "a .NET worker runs MSGPACK tasks (encoding 1) only, not PICKLE", "target", null));
             return;
         }
         if (frame.Target is null)
         {
-            _out.WriteError(id, WorkerErrors.Plain("System.MissingMethodException",
+            Out.WriteError(id, WorkerErrors.Plain("System.MissingMethodException",
                 "a MSGPACK task for a .NET worker needs a target 'Namespace.Type.Method'", "target", null));
             return;
         }
@@ -312,7 +200,7 @@ internal sealed class DotNetWorker : IDisposable
         }
         catch (TargetNotFoundException e)
         {
-            _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "target", null));
+            Out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "target", null));
             return;
         }
         catch (Exception e)
@@ -320,7 +208,7 @@ internal sealed class DotNetWorker : IDisposable
             // Loading the assembly or preparing the method failed in an unforeseen way (a type
             // initializer, a bad image): the task's ERROR frame, kind "target"; the worker goes on.
             e = WorkerErrors.Unwrap(e);
-            _out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
+            Out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
                 $"cannot prepare {frame.Target}: {e.Message}", "target", null));
             return;
         }
@@ -334,7 +222,7 @@ internal sealed class DotNetWorker : IDisposable
         {
             if (reader.NextMessagePackType != MessagePackType.Array)
             {
-                _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+                Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
                     $"{target.Name}: call {i} is a {MsgPackValues.DescribeNext(reader)}, not an array of arguments", "args", i));
                 return;
             }
@@ -347,14 +235,14 @@ internal sealed class DotNetWorker : IDisposable
             }
             catch (ArgumentBindingException e)
             {
-                _out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "args", i));
+                Out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "args", i));
                 return;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A converter failed in an unforeseen way (an enum or tuple constructor, say): the
                 // call's arguments could not be made, so the task's ERROR frame has kind "args".
-                _out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
+                Out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
                     $"{target.Name}: call {i}: the arguments could not be converted: {e.Message}", "args", i));
                 return;
             }
@@ -366,7 +254,7 @@ internal sealed class DotNetWorker : IDisposable
             catch (Exception e)
             {
                 // Whatever the method threw becomes the task's ERROR frame (kind "raised"); the worker goes on.
-                _out.WriteError(id, WorkerErrors.Raised(e, i));
+                Out.WriteError(id, WorkerErrors.Raised(e, i));
                 return;
             }
             try
@@ -375,7 +263,7 @@ internal sealed class DotNetWorker : IDisposable
             }
             catch (ValueConversionException e)
             {
-                _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+                Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
                     $"{overload.Signature}: the result cannot be sent: {e.Message}", "result", i));
                 return;
             }
@@ -383,7 +271,7 @@ internal sealed class DotNetWorker : IDisposable
             {
                 // The result's own code threw while it was encoded (a lazy IEnumerable, say): that is
                 // the method's failure, reported as the task's ERROR frame with kind "raised".
-                _out.WriteError(id, WorkerErrors.Raised(e, i));
+                Out.WriteError(id, WorkerErrors.Raised(e, i));
                 return;
             }
         }
@@ -391,11 +279,11 @@ internal sealed class DotNetWorker : IDisposable
         long elapsedUs = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         try
         {
-            _out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
+            Out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
         }
         catch (ProtocolException e)
         {
-            _out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
+            Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
                 $"{target.Name}: the results cannot be sent: {e.Message}", "result", null));
         }
         if (results.Capacity > 16 << 20)
@@ -429,6 +317,4 @@ internal sealed class DotNetWorker : IDisposable
             thread.Start();
         }
     }
-
-    public void Dispose() => _out.Dispose();
 }

@@ -40,6 +40,12 @@ public sealed class InterpreterPoolTests
         def echo(*args):
             return list(args)
 
+        def spin_for(seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass
+            return seconds
+
         def opaque():
             return object()
 
@@ -275,6 +281,25 @@ public sealed class InterpreterPoolTests
         Assert.That(pool.AliveWorkers, Is.EqualTo(0));
         Assert.Throws<ObjectDisposedException>(() => pool.ApplyAsync<long>("__main__:add", [1L, 2L], Timeout));
         pool.Dispose(); // idempotent
+    }
+
+    [Test]
+    public async Task Dispose_interrupts_running_Python_code_with_SystemExit()
+    {
+        // Two calls spin in pure Python for 60 s; the pool would wait up to 40 s (ShutdownTimeout) for them to return.
+        // Disposal raises SystemExit in both, so both interpreters end within seconds.
+        var pool = NewPool(2, shutdown: TimeSpan.FromSeconds(40));
+        await pool.MapAsync<long, long>("builtins:abs", [1L, 2L], 1, Timeout); // both workers warm
+        var calls = Enumerable.Range(0, 2).Select(_ => pool.ApplyAsync<double>("__main__:spin_for", [60.0], Timeout)).ToList();
+        await Task.Delay(500, Timeout);
+        var sw = Stopwatch.StartNew();
+        await Task.Run(pool.Dispose, Timeout).WaitAsync(TimeSpan.FromSeconds(60), Timeout);
+        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "disposal waited for the spinning calls instead of interrupting them");
+        Assert.That(pool.AliveWorkers, Is.EqualTo(0));
+        foreach (var call in calls)
+        {
+            Assert.ThrowsAsync<ObjectDisposedException>(async () => await call.WaitAsync(TimeSpan.FromSeconds(5), Timeout));
+        }
     }
 
     [Test]

@@ -49,6 +49,10 @@ public class WorkerHostTests
 
         public int? TakeExitCode(long handle) => _codes.TryRemove(handle, out int c) ? c : null;
 
+        public readonly ConcurrentBag<long> Stopped = new();
+
+        public void Stop(long handle) => Stopped.Add(handle);
+
         private void Run(long h, int rfd, int wfd)
         {
             int code = 0;
@@ -189,6 +193,7 @@ public class WorkerHostTests
         p.Terminate(); // a process pool would SIGTERM the workers' pids: here that would be this process
         Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2.5)));
         Assert.That(p.Results(job)[0].Status, Is.EqualTo(ChunkStatus.Cancelled));
+        Assert.That(host.Stopped.Distinct().Count(), Is.EqualTo(2), "the host was asked to stop each of its workers");
         WaitUntil(() => host.Running == 0, "hosted workers did not end after terminate");
         WaitUntil(() => p.Info().LiveWorkers == 0, "hosted workers were not reaped");
     }

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using Bridge.Protocol;
+using Bridge.Transport;
+
+namespace Bridge.Workers;
+
+/// <summary>
+/// The frame loop every worker written in C# shares (PROTOCOL.md): the .NET worker process
+/// (<see cref="DotNetWorker"/>) and the interpreter worker a C# program hosts (<see cref="InterpreterWorker"/>).
+/// </summary>
+/// <remarks>
+/// <para>HELLO goes out first (or after INIT: <see cref="HelloAfterInit"/>). INIT and TASK frames go to the subclass; STOP or EOF on the input fd ends the
+/// loop with 0; a malformed frame or an unexpected kind: FATAL, <see cref="ExitProtocolError"/>.</para>
+/// <para>One thread reads whole frames with blocking reads; replies are buffered and written with one
+/// <c>write</c> before the loop blocks on a read again (or once buffered replies took more than 2 ms to
+/// compute, or grew past 1 MiB).</para>
+/// </remarks>
+internal abstract class FrameWorker : IDisposable
+{
+    /// <summary>Exit code after a malformed frame (EX_DATAERR).</summary>
+    public const int ExitProtocolError = 65;
+
+    /// <summary>Exit code when INIT failed (assemblies, initializer).</summary>
+    public const int ExitInitFailed = 1;
+
+    /// <summary>Exit code when the fds cannot be read or written (EX_IOERR).</summary>
+    public const int ExitIOError = 74;
+
+    private const int FlushBytes = 1 << 20;
+    private static readonly long s_flushTicks = Stopwatch.Frequency / 500; // 2 ms
+
+    private readonly int _outFd;
+    private readonly FdFrameReader _reader;
+    private long _pendingSince;
+
+    protected FrameWorker(int inFd, int outFd)
+    {
+        _outFd = outFd;
+        _reader = new FdFrameReader(inFd);
+    }
+
+    /// <summary>The replies not written yet.</summary>
+    protected FrameWriter Out { get; } = new(64 * 1024);
+
+    /// <summary>The worker kind HELLO announces (<c>"dotnet"</c>, <c>"python"</c>).</summary>
+    protected abstract string HelloKind { get; }
+
+    /// <summary>True: HELLO goes out once INIT succeeded (as the Python worker does, so a pool never sends a task to
+    /// a worker whose initializer failed); false: HELLO goes out first (the .NET worker).</summary>
+    protected virtual bool HelloAfterInit => false;
+
+    /// <summary>Handles INIT; a failure ends the loop with a FATAL frame and the exit code.</summary>
+    protected abstract (ErrorMap Map, int ExitCode)? Init(Frame frame);
+
+    /// <summary>Runs one TASK frame and buffers its RESULT or ERROR frame in <see cref="Out"/>.</summary>
+    protected abstract void RunTask(Frame frame);
+
+    /// <summary>The frame loop; returns the exit code.</summary>
+    public int Serve()
+    {
+        try
+        {
+            if (!HelloAfterInit)
+            {
+                Out.WriteHello(HelloKind, Environment.ProcessId);
+                Flush();
+            }
+            while (true)
+            {
+                Frame frame;
+                try
+                {
+                    if (!_reader.HasBuffered)
+                    {
+                        Flush();
+                    }
+                    if (!_reader.TryRead(out frame))
+                    {
+                        Flush();
+                        return 0; // EOF: the pool is gone or closed our pipe
+                    }
+                }
+                catch (ProtocolException e)
+                {
+                    return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException", e.Message, "args", null), ExitProtocolError);
+                }
+                switch (frame.Kind)
+                {
+                    case FrameKind.Task:
+                        MarkPending();
+                        RunTask(frame);
+                        break;
+                    case FrameKind.Init:
+                        if (Init(frame) is { } failure)
+                        {
+                            return Fatal(failure.Map, failure.ExitCode);
+                        }
+                        if (HelloAfterInit)
+                        {
+                            Out.WriteHello(HelloKind, Environment.ProcessId);
+                        }
+                        break;
+                    case FrameKind.Stop:
+                        Flush();
+                        return 0;
+                    default:
+                        return Fatal(WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
+                            $"unexpected frame kind {(int)frame.Kind} ({frame.Kind}) sent to a worker", "args", null), ExitProtocolError);
+                }
+                if (Out.WrittenCount > 0 && (Out.WrittenCount > FlushBytes || Stopwatch.GetTimestamp() - _pendingSince > s_flushTicks))
+                {
+                    Flush();
+                }
+            }
+        }
+        catch (IOException e)
+        {
+            // The pipes broke (EPIPE: the pool is gone). Nobody is left to tell but stderr, and only if it is odd.
+            if (e.HResult != Libc.EPIPE)
+            {
+                Console.Error.WriteLine($"Bridge worker: {e.Message}");
+                return ExitIOError;
+            }
+            return 0;
+        }
+    }
+
+    private int Fatal(ErrorMap map, int exitCode)
+    {
+        try
+        {
+            Out.WriteFatal(map);
+            Flush();
+        }
+        catch (IOException)
+        {
+            // The pool is gone: the exit code is all that is left.
+        }
+        return exitCode;
+    }
+
+    private void Flush()
+    {
+        if (Out.WrittenCount == 0)
+        {
+            return;
+        }
+        FdIO.WriteAll(_outFd, Out.WrittenSpan);
+        Out.Reset();
+    }
+
+    private void MarkPending()
+    {
+        if (Out.WrittenCount == 0)
+        {
+            _pendingSince = Stopwatch.GetTimestamp();
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual void Dispose() => Out.Dispose();
+}

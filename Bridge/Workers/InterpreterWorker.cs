@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Diagnostics;
+using Bridge.Interop.SubInterpreters;
+using Bridge.Protocol;
+using MessagePack;
+
+namespace Bridge.Workers;
+
+/// <summary>
+/// An interpreter worker hosted by a C# program: the pool's Python worker, speaking the same frames over the
+/// same two pipes, run by this loop on its own thread against one sub-interpreter (<see cref="SubInterpreter"/>,
+/// own GIL) instead of by <c>python -m dotbridge._worker</c> in a process (PROTOCOL.md, ABI.md "Interpreter workers").
+/// </summary>
+/// <remarks>
+/// <para>Design notes: a C# caller sends MSGPACK tasks (encoding 1) only, so no pickle is involved: each call's
+/// arguments are decoded to the plain value model (<see cref="MsgPackValues.ReadObject"/>), rebuilt as objects
+/// of the sub-interpreter, and the result comes back the same way (<see cref="SubInterpreter.Call"/>). The error
+/// maps are the ones the sub-interpreter's bootstrap builds from the raised exception (type, message, traceback,
+/// cause chain, kind), which are the wire protocol's ERROR maps. HELLO says <c>"python"</c>: for the pool this is a
+/// Python worker like any other.</para>
+/// <para>INIT: <c>sys_path</c> is prepended to the interpreter's <c>sys.path</c> (as a process worker does);
+/// a Python <c>initializer</c> (<c>module:qualname</c>) is called with <c>initargs</c>; if it raises: FATAL, exit 1.</para>
+/// </remarks>
+/// <param name="inFd">The task pipe's read end.</param>
+/// <param name="outFd">The result pipe's write end.</param>
+/// <param name="interpreter">The worker's sub-interpreter (used on this thread only).</param>
+/// <param name="initCode">Python statements run in <c>__main__</c> after INIT, or null.</param>
+/// <param name="initialized">Told once INIT is done: null, or the error map of what failed.</param>
+internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter interpreter, string? initCode, Action<object?>? initialized)
+    : FrameWorker(inFd, outFd)
+{
+    private ArrayBufferWriter<byte> _results = new(4096);
+    private int _maxDepth = ProtocolLimits.MaxDepth;
+
+    /// <inheritdoc/>
+    protected override string HelloKind => "python";
+
+    /// <inheritdoc/>
+    protected override bool HelloAfterInit => true;
+
+    /// <inheritdoc/>
+    protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
+    {
+        if (frame.Version != ProtocolLimits.Version)
+        {
+            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
+                $"INIT speaks protocol version {frame.Version}; this worker speaks {ProtocolLimits.Version}", "args", null), ExitProtocolError);
+        }
+        var sysPath = new List<string>();
+        string? initializer = null;
+        object?[] initargs = [];
+        try
+        {
+            var r = new MessagePackReader(frame.Map);
+            int n = r.ReadMapHeader();
+            for (int i = 0; i < n; i++)
+            {
+                if (r.NextMessagePackType != MessagePackType.String)
+                {
+                    r.Skip();
+                    r.Skip();
+                    continue;
+                }
+                switch (r.ReadString())
+                {
+                    case "sys_path" when !r.TryReadNil():
+                        int count = r.ReadArrayHeader();
+                        for (int k = 0; k < count; k++)
+                        {
+                            sysPath.Add(r.ReadString() ?? throw new ProtocolException("INIT sys_path: nil entry"));
+                        }
+                        break;
+                    case "initializer" when !r.TryReadNil():
+                        initializer = r.ReadString();
+                        break;
+                    case "initargs" when !r.TryReadNil():
+                        initargs = MsgPackValues.ReadObject(ref r) as object?[] ?? throw new ProtocolException("INIT initargs must be an array");
+                        break;
+                    case "max_depth" when !r.TryReadNil():
+                        _maxDepth = Math.Clamp(r.ReadInt32(), 1, 1024);
+                        break;
+                    default:
+                        r.Skip();
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or ProtocolException or OverflowException or EndOfStreamException or ValueConversionException)
+        {
+            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT config: {e.Message}", "args", null), ExitProtocolError);
+        }
+        object? error = null;
+        bool raised = false;
+        for (int i = sysPath.Count - 1; i >= 0 && !raised; i--)
+        {
+            error = interpreter.Call("sys:path.insert", [0L, sysPath[i]], out raised);
+        }
+        if (!raised && initializer is not null)
+        {
+            error = interpreter.Call(initializer, initargs, out raised);
+        }
+        if (!raised && initCode is not null)
+        {
+            error = interpreter.Exec(initCode, out raised);
+        }
+        initialized?.Invoke(raised ? error : null);
+        return raised ? (ToErrorMap(error, null, 0), ExitInitFailed) : null;
+    }
+
+    /// <inheritdoc/>
+    protected override void RunTask(Frame frame)
+    {
+        long start = Stopwatch.GetTimestamp();
+        long id = frame.TaskId;
+        if (frame.Encoding != TaskEncoding.MsgPack)
+        {
+            Out.WriteError(id, WorkerErrors.Plain("builtins.NotImplementedError",
+                "an interpreter worker hosted by a .NET program runs MSGPACK tasks (encoding 1) only, not PICKLE", "target", null));
+            return;
+        }
+        if (frame.Target is not { } target || !target.Contains(':'))
+        {
+            Out.WriteError(id, WorkerErrors.Plain("builtins.ValueError",
+                $"an interpreter worker runs Python callables 'module:qualname', not '{frame.Target}'", "target", null));
+            return;
+        }
+        var reader = new MessagePackReader(frame.Payload);
+        int calls = reader.ReadArrayHeader();
+        var results = _results;
+        results.ResetWrittenCount();
+        var writer = new MessagePackWriter(results);
+        writer.WriteArrayHeader(calls);
+        for (int i = 0; i < calls; i++)
+        {
+            object?[] args;
+            try
+            {
+                args = MsgPackValues.ReadObject(ref reader, _maxDepth) as object?[]
+                    ?? throw new ValueConversionException($"call {i} is not an array of arguments");
+            }
+            catch (Exception e) when (e is ValueConversionException or MessagePackSerializationException or EndOfStreamException)
+            {
+                Out.WriteError(id, WorkerErrors.Plain("builtins.TypeError", $"{target}: call {i}: {e.Message}", "args", i));
+                return;
+            }
+            object? value = interpreter.Call(target, args, out bool raised);
+            if (raised)
+            {
+                Out.WriteError(id, ToErrorMap(value, i, 0));
+                return;
+            }
+            try
+            {
+                MsgPackValues.Write(ref writer, value, _maxDepth);
+            }
+            catch (ValueConversionException e)
+            {
+                Out.WriteError(id, WorkerErrors.Plain("builtins.TypeError", $"{target}: the result cannot be sent: {e.Message}", "result", i));
+                return;
+            }
+        }
+        writer.Flush();
+        long elapsedUs = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        try
+        {
+            Out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
+        }
+        catch (ProtocolException e)
+        {
+            Out.WriteError(id, WorkerErrors.Plain("builtins.ValueError", $"{target}: the results cannot be sent: {e.Message}", "result", null));
+        }
+        if (results.Capacity > 16 << 20)
+        {
+            _results = new ArrayBufferWriter<byte>(4096); // don't keep a huge buffer after one big result
+        }
+    }
+
+    /// <summary>The sub-interpreter's error dictionary (<see cref="SubInterpreter.Call"/>) as an ERROR map.</summary>
+    internal static ErrorMap ToErrorMap(object? value, int? index, int depth)
+    {
+        var map = value as Dictionary<object, object?>;
+        string Text(string key) => map is not null && map.TryGetValue(key, out var v) && v is string s ? s : "";
+        return new ErrorMap
+        {
+            Type = map is null ? "builtins.SystemError" : Text("type"),
+            Message = map is null ? "the interpreter worker's call failed without an error" : Text("message"),
+            Traceback = Text("traceback"),
+            Kind = map is not null && map.TryGetValue("kind", out var k) && k is string kind ? kind : "raised",
+            Index = index,
+            Cause = depth < 16 && map is not null && map.TryGetValue("cause", out var c) && c is Dictionary<object, object?>
+                ? ToErrorMap(c, null, depth + 1) : null,
+        };
+    }
+}

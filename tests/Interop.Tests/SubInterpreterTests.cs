@@ -59,4 +59,42 @@ public sealed class SubInterpreterTests
         // The main interpreter is untouched and usable afterwards.
         Assert.That(Py.Eval("6 * 7").As<long>(), Is.EqualTo(42L));
     }
+
+    [Test]
+    public void Two_sub_interpreters_created_at_the_same_time_on_two_threads_are_separate_and_both_work()
+    {
+        if (!SubInterpreter.IsSupported) Assert.Ignore(SubInterpreter.UnsupportedReason!);
+        // Creation needs the main interpreter's GIL only briefly (PyGILState_Ensure; on 3.13 also CPython's own
+        // switch to the main interpreter while each builtin module is initialised): two at once must not deadlock.
+        using var start = new Barrier(2);
+        var results = new object?[2];
+        var errors = new Exception?[2];
+        var threads = Enumerable.Range(0, 2).Select(i => new Thread(() =>
+        {
+            try
+            {
+                start.SignalAndWait(TimeSpan.FromSeconds(30));
+                using var interp = SubInterpreter.Create();
+                interp.Exec($"import sys\nMINE = {i}\ndef who():\n    return [MINE, id(sys)]\n", out bool raised);
+                Assert.That(raised, Is.False);
+                // Both have run their bootstrap before either ends (the two lifetimes overlap).
+                start.SignalAndWait(TimeSpan.FromSeconds(30));
+                results[i] = interp.Call("__main__:who", [], out raised);
+                Assert.That(raised, Is.False);
+            }
+            catch (Exception e)
+            {
+                errors[i] = e; // reported on the test thread below
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        foreach (var t in threads) Assert.That(t.Join(TimeSpan.FromSeconds(60)), Is.True, "the interpreter thread finished");
+        foreach (var e in errors) if (e is not null) throw e;
+        var a = (object?[])results[0]!;
+        var b = (object?[])results[1]!;
+        Assert.That(a[0], Is.EqualTo(0L));
+        Assert.That(b[0], Is.EqualTo(1L));
+        Assert.That(a[1], Is.Not.EqualTo(b[1]), "each interpreter has its own sys module");
+        Assert.That(Py.Eval("6 * 7").As<long>(), Is.EqualTo(42L));
+    }
 }

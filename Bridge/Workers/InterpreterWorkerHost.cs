@@ -116,7 +116,18 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
             catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException or InitFailedException)
             {
                 ready.TrySetException(e);
-                Console.Error.WriteLine($"dotbridge: an interpreter worker could not start: {e.Message}");
+                // FATAL before EOF, as a process worker that cannot start: the kind is BROKEN with the reason
+                // instead of being restarted over and over.
+                try
+                {
+                    using var fatal = new Protocol.FrameWriter(512);
+                    fatal.WriteFatal(WorkerErrors.Plain("builtins.RuntimeError", "an interpreter worker could not start: " + e.Message, "target", null));
+                    FdIO.WriteAll(resultWriteFd, fatal.WrittenSpan);
+                }
+                catch (IOException)
+                {
+                    // The pool is gone already.
+                }
                 return;
             }
             worker.Interpreter = interp;

@@ -30,6 +30,11 @@ namespace Bridge;
 /// <para>Disposal (<see cref="Dispose"/> or <see cref="DisposeAsync"/>) terminates the workers;
 /// calls still in flight fail promptly with <see cref="ObjectDisposedException"/>, and any later
 /// call throws <see cref="ObjectDisposedException"/>. Disposal is idempotent.</para>
+/// <para>Interpreter workers: with <see cref="ProcessPoolOptions.PythonWorkers"/> =
+/// <see cref="PythonWorkers.Interpreters"/> the Python workers are sub-interpreters with their own GIL on threads of
+/// this process (Python 3.12+, <see cref="ProcessPoolOptions.InterpreterPython"/>): the same calls, scheduling and
+/// errors, no process start-up, no crash isolation. Disposal then also raises <c>SystemExit</c> in Python code still
+/// running and waits up to 10 s for those threads to end their interpreters.</para>
 /// <para>All members are thread-safe; many calls may be in flight at once from any threads.</para>
 /// </remarks>
 public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
@@ -52,6 +57,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="ProcessPoolOptions.Processes"/> or <see cref="ProcessPoolOptions.MaxTasksPerChild"/> is less than 1.</exception>
     /// <exception cref="ValueConversionException">An <see cref="ProcessPoolOptions.InitArgs"/> value has no MessagePack form.</exception>
+    /// <exception cref="PlatformNotSupportedException">Interpreter workers were asked for and the Python in this process is older than 3.12.</exception>
+    /// <exception cref="Bridge.Interop.PythonNotFoundException">Interpreter workers were asked for, no Python runs in this process yet and none was found.</exception>
     public ProcessPool(ProcessPoolOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -33,7 +33,7 @@ __all__ = [
     "encode_frame", "decode_body", "FrameReader",
     "packb_values", "unpackb_values", "ext_hook", "default",
     "error_map", "make_python_init",
-    "DTYPE_CODES",
+    "DTYPE_CODES", "decode_pickle_task", "encode_pickle_result",
 ]
 
 HELLO, INIT, TASK, RESULT, ERROR, STOP, FATAL = 1, 2, 3, 4, 5, 6, 7
@@ -179,6 +179,165 @@ def decode_body(body, *, raw_ext: bool = False, limit: int = MAX_FRAME_BYTES) ->
     if not isinstance(value[0], int) or isinstance(value[0], bool):
         raise ProtocolError("a frame's first element must be its integer kind")
     return value
+
+
+# -- the hot path's own codec: PICKLE TASK in, PICKLE RESULT out -------------------------------------
+# Where msgpack's C extension is missing (inside a sub-interpreter it cannot load: single-phase init;
+# or a Python without a wheel), msgpack's pure-Python fallback costs ~4-7 us a frame; these two cost
+# ~0.5 us, a little less than msgpack's C extension too (no options to parse), so the worker always
+# reads and writes the two fixed frame shapes of every PICKLE task with them, byte for byte what
+# msgpack produces (tests/python/test_interpreter_workers.py checks both against msgpack), and hands
+# anything else to msgpack.
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_U64 = struct.Struct(">Q").unpack_from
+_I8 = struct.Struct(">b").unpack_from
+_I16 = struct.Struct(">h").unpack_from
+_I32 = struct.Struct(">i").unpack_from
+_I64 = struct.Struct(">q").unpack_from
+_INT_FIX = [bytes((i,)) for i in range(0x80)]  # positive fixints; negative ones are 0xe0 + (v + 32)
+_P_BB = struct.Struct(">BB").pack
+_P_BH = struct.Struct(">BH").pack
+_P_BI = struct.Struct(">BI").pack
+_P_BQ = struct.Struct(">BQ").pack
+_P_Bb = struct.Struct(">Bb").pack
+_P_Bh = struct.Struct(">Bh").pack
+_P_Bi = struct.Struct(">Bi").pack
+_P_Bq = struct.Struct(">Bq").pack
+
+
+def _msgpack_int(v: int):
+    """msgpack's encoding of the int ``v`` (the smallest width, as msgpack's packer picks), or None
+    outside msgpack's int range (the caller then uses msgpack, whose ``default`` makes an ext 1)."""
+    if 0 <= v < 0x80:
+        return _INT_FIX[v]
+    if v > 0:
+        if v <= 0xFF:
+            return _P_BB(0xCC, v)
+        if v <= 0xFFFF:
+            return _P_BH(0xCD, v)
+        if v <= 0xFFFFFFFF:
+            return _P_BI(0xCE, v)
+        if v <= 0xFFFFFFFFFFFFFFFF:
+            return _P_BQ(0xCF, v)
+        return None
+    if v >= -0x20:
+        return bytes((v + 0x100,))
+    if v >= -0x80:
+        return _P_Bb(0xD0, v)
+    if v >= -0x8000:
+        return _P_Bh(0xD1, v)
+    if v >= -0x80000000:
+        return _P_Bi(0xD2, v)
+    if v >= -0x8000000000000000:
+        return _P_Bq(0xD3, v)
+    return None
+
+
+def encode_pickle_result(task_id: int, data: bytes, elapsed_us: int):
+    """The whole RESULT frame ``[4, task_id, 0, data, elapsed_us]`` (length prefix included) for a
+    PICKLE task, as :func:`encode_frame` would make it; None where msgpack must do it (an int outside
+    msgpack's range, a bin of 4 GiB or more)."""
+    tid = _msgpack_int(task_id)
+    el = _msgpack_int(elapsed_us)
+    n = len(data)
+    if tid is None or el is None or n > 0xFFFFFFFF:
+        return None
+    if n <= 0xFF:
+        head = _P_BB(0xC4, n)
+    elif n <= 0xFFFF:
+        head = _P_BH(0xC5, n)
+    else:
+        head = _P_BI(0xC6, n)
+    return b"".join((_HEADER.pack(3 + len(tid) + len(head) + n + len(el)), b"\x95\x04", tid, b"\x00",
+                     head, data, el))
+
+
+def decode_pickle_task(buf, start: int, end: int):
+    """The PICKLE TASK frame ``[3, task_id, 0, target (nil or str), payload (bin)]`` whose body is
+    exactly ``buf[start:end]``, as ``msgpack.unpackb`` returns it (a list; payload as bytes); None for
+    any other body (another kind or encoding, other types, trailing or missing bytes, bad UTF-8): the
+    caller then decodes it with msgpack, which also raises the errors."""
+    try:
+        if buf[start] != 0x95 or buf[start + 1] != 3:
+            return None
+        i = start + 2
+        b = buf[i]
+        if b < 0x80:
+            task_id = b
+            i += 1
+        elif b == 0xCC:
+            task_id = buf[i + 1]
+            i += 2
+        elif b == 0xCD:
+            task_id = _U16(buf, i + 1)[0]
+            i += 3
+        elif b == 0xCE:
+            task_id = _U32(buf, i + 1)[0]
+            i += 5
+        elif b == 0xCF:
+            task_id = _U64(buf, i + 1)[0]
+            i += 9
+        elif b >= 0xE0:
+            task_id = b - 0x100
+            i += 1
+        elif b == 0xD0:
+            task_id = _I8(buf, i + 1)[0]
+            i += 2
+        elif b == 0xD1:
+            task_id = _I16(buf, i + 1)[0]
+            i += 3
+        elif b == 0xD2:
+            task_id = _I32(buf, i + 1)[0]
+            i += 5
+        elif b == 0xD3:
+            task_id = _I64(buf, i + 1)[0]
+            i += 9
+        else:
+            return None
+        if buf[i] != 0:  # encoding PICKLE only (MSGPACK payloads are values: msgpack's job)
+            return None
+        b = buf[i + 1]
+        i += 2
+        if b == 0xC0:
+            target = None
+        else:
+            if 0xA0 <= b <= 0xBF:
+                n = b & 0x1F
+            elif b == 0xD9:
+                n = buf[i]
+                i += 1
+            elif b == 0xDA:
+                n = _U16(buf, i)[0]
+                i += 2
+            elif b == 0xDB:
+                n = _U32(buf, i)[0]
+                i += 4
+            else:
+                return None
+            if i + n > end:
+                return None
+            target = str(buf[i:i + n], "utf-8")
+            i += n
+        b = buf[i]
+        if b == 0xC4:
+            n = buf[i + 1]
+            i += 2
+        elif b == 0xC5:
+            n = _U16(buf, i + 1)[0]
+            i += 3
+        elif b == 0xC6:
+            n = _U32(buf, i + 1)[0]
+            i += 5
+        else:
+            return None
+        if i + n != end:
+            return None
+        # one copy through a view for a big payload (slicing a bytearray copies it twice)
+        return [3, task_id, 0, target, bytes(buf[i:end]) if n < 2048 else bytes(memoryview(buf)[i:end])]
+    except (IndexError, struct.error, UnicodeDecodeError):
+        return None
 
 
 def check_depth(value, limit: int = MAX_DEPTH) -> None:

@@ -8,10 +8,16 @@ Design notes:
   preparation data (``multiprocessing.spawn.prepare`` makes the caller's
   ``__main__`` functions importable, exactly as the stdlib's spawn does) plus
   ``(initializer, initargs)``. Then HELLO, then a TASK loop.
-- Throughput: one large ``os.read`` may hold many TASK frames; every complete
-  frame is run and its RESULT buffered, and all buffered replies go out with
-  one ``os.write`` before the worker blocks on a read again (or earlier, once
-  the buffered work took more than ``_FLUSH_NS``).
+- Throughput: one ``os.read`` (of at most the pipe's capacity: asking for more
+  costs a fresh large allocation per read, ~14 us, and a pipe never returns
+  more) may hold many TASK frames; every complete frame is run and its RESULT
+  buffered, and all buffered replies go out with one ``os.write`` before the
+  worker blocks on a read again (or earlier, once the buffered work took more
+  than ``_FLUSH_NS``).
+- PICKLE TASK and RESULT frames go through ``_frames.decode_pickle_task`` /
+  ``encode_pickle_result`` (byte-identical to msgpack; ~10x cheaper than
+  msgpack's pure-Python fallback, which is all an interpreter worker has,
+  and a little cheaper than its C extension); every other frame through msgpack.
 - A watchdog daemon thread polls ``os.getppid()`` every 250 ms and exits the
   process with code 70 when the parent changed (the pool's process died).
 - No scheduling here: the C# pool decides what runs where.
@@ -41,9 +47,11 @@ from ._frames import ERROR, FATAL, HELLO, INIT, RESULT, STOP, TASK, ProtocolErro
 __all__ = ["main", "serve", "serve_interpreter"]
 
 _HEADER = struct.Struct(">I")
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16  # a default pipe's capacity; larger reads only when a big frame is partly read and rfd
+_MAX_READ = 1 << 20   # is no pipe or a larger one (F_GETPIPE_SZ)
 _FLUSH_NS = 2_000_000  # flush buffered results once they took this long to compute
 _perf_ns = time.perf_counter_ns
+_loads, _dumps, _HIGHEST = pickle.loads, pickle.dumps, pickle.HIGHEST_PROTOCOL
 
 
 def _watchdog(parent: int) -> None:
@@ -60,7 +68,10 @@ def _start_watchdog() -> None:
 
 
 def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
+    n = os.write(fd, data)
+    if n == len(data):
+        return
+    view = memoryview(data)[n:]
     while view:
         n = os.write(fd, view)
         view = view[n:]
@@ -69,6 +80,15 @@ def _write_all(fd: int, data) -> None:
 def _pack(array) -> bytes:
     body = msgpack.packb(array, default=_frames.default, use_bin_type=True)
     return _HEADER.pack(len(body)) + body
+
+
+_encode_pickle_result = _frames.encode_pickle_result
+_decode_pickle_task = _frames.decode_pickle_task  # tried before msgpack on every frame body
+
+
+def _pack_pickle_result(task_id: int, data: bytes, elapsed_us: int) -> bytes:
+    """The RESULT frame of a PICKLE task (the frames' own codec; msgpack for out-of-range values)."""
+    return _encode_pickle_result(task_id, data, elapsed_us) or _pack([RESULT, task_id, 0, data, elapsed_us])
 
 
 _worker_id: int | None = None  # set in interpreter workers (no DOTBRIDGE_WORKER_ID of their own)
@@ -214,7 +234,7 @@ class _Worker:
     def _task_pickle(self, task_id: int, payload: bytes) -> bytes:
         t0 = _perf_ns()
         try:
-            func, calls, star, kwargs = pickle.loads(payload)
+            func, calls, star, kwargs = _loads(payload)
             if type(func) is bytes:  # the callable, pickled once per job by the caller
                 func = self._load_func(func)
         except Exception as e:  # the task did not unpickle here: report it as an args error
@@ -240,12 +260,12 @@ class _Worker:
             return _error_frame(task_id, e, "raised", len(results), True)
         del func, calls, kwargs
         try:
-            data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+            data = _dumps(results, _HIGHEST)
         except Exception as e:  # the result would not pickle: MaybeEncodingError, as the stdlib
             from multiprocessing.pool import MaybeEncodingError
             wrapped = MaybeEncodingError(e, results)
             return _error_frame(task_id, wrapped, "result", None, True)
-        return _pack([RESULT, task_id, 0, data, (_perf_ns() - t0) // 1000])
+        return _pack_pickle_result(task_id, data, (_perf_ns() - t0) // 1000)
 
     def _task_msgpack(self, task_id: int, target, payload) -> bytes:
         t0 = _perf_ns()
@@ -280,10 +300,16 @@ def serve(rfd: int, wfd: int) -> int:
                      max_str_len=maxb, max_bin_len=maxb,
                      max_array_len=maxb, max_map_len=maxb, max_ext_len=maxb)
     unpackb = msgpack.unpackb
+    own = _decode_pickle_task
     hdr = _HEADER.unpack_from
     initialized = False
     out: list[bytes] = []
     want = _READ_SIZE
+    try:  # a pipe never returns more than it holds: ask for no more, even for a big frame
+        import fcntl
+        most = max(_READ_SIZE, min(_MAX_READ, fcntl.fcntl(rfd, 1032)))  # F_GETPIPE_SZ (Linux)
+    except (ImportError, OSError, ValueError):
+        most = _MAX_READ
     while True:
         try:
             data = os.read(rfd, want)
@@ -302,14 +328,16 @@ def serve(rfd: int, wfd: int) -> int:
                 if n == 0 or n > maxb:
                     raise ProtocolError(f"bad frame length {n}")
                 if size - pos - 4 < n:
-                    want = max(_READ_SIZE, 4 + n - (size - pos))
+                    want = max(_READ_SIZE, min(most, 4 + n - (size - pos)))
                     break
-                try:
-                    frame = unpackb(memoryview(buf)[pos + 4:pos + 4 + n], **unpack_kw)
-                except ProtocolError:
-                    raise
-                except Exception as e:  # undecodable body: a protocol error (FATAL)
-                    raise ProtocolError(f"bad frame body: {e}") from e
+                frame = own(buf, pos + 4, pos + 4 + n)
+                if frame is None:
+                    try:
+                        frame = unpackb(memoryview(buf)[pos + 4:pos + 4 + n], **unpack_kw)
+                    except ProtocolError:
+                        raise
+                    except Exception as e:  # undecodable body: a protocol error (FATAL)
+                        raise ProtocolError(f"bad frame body: {e}") from e
                 pos += 4 + n
                 if not isinstance(frame, list) or not frame:
                     raise ProtocolError("a frame must be one non-empty MessagePack array")

@@ -320,3 +320,197 @@ def test_one_pool_runs_interpreter_workers_and_dotnet_workers(pool):
     assert pool.map(tasks.sqr, range(5)) == [0, 1, 4, 9, 16]
     assert {w["pid"] for w in pool._native.workers("python")} == {os.getpid()}
     assert os.getpid() not in {w["pid"] for w in pool._native.workers("dotnet")}
+
+
+# -- the worker's own codec for PICKLE TASK / RESULT frames (byte-identical to msgpack) -------------
+# Interpreter workers have only msgpack's pure-Python fallback, so the worker loop reads and writes these
+# two frame shapes itself (dotbridge._frames.decode_pickle_task / encode_pickle_result; process workers
+# use them too). These cases pin them to msgpack (C extension under .venv, the fallback under .venv-3.13).
+
+import random  # noqa: E402
+
+import msgpack  # noqa: E402
+
+from dotbridge import _frames  # noqa: E402
+
+# every msgpack int width at its edges: positive fixint, uint 8/16/32/64, negative fixint, int 8/16/32/64
+INTS = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFFFF, 0x100000000, 2 ** 63 - 1, 2 ** 63,
+        2 ** 64 - 1, -1, -0x20, -0x21, -0x80, -0x81, -0x8000, -0x8001, -0x80000000, -0x80000001, -2 ** 63]
+# every str/bin header width at its edges: fixstr (0-31), 8 (bin8 from 0), 16, 32 bits
+LENGTHS = [0, 1, 31, 32, 255, 256, 2047, 2048, 65535, 65536, 70000]
+UNPACK = dict(raw=False, strict_map_key=False, max_bin_len=1 << 30, max_str_len=1 << 30)
+
+
+def _msgpack_frame(array) -> bytes:
+    body = msgpack.packb(array, use_bin_type=True)
+    return len(body).to_bytes(4, "big") + body
+
+
+def _msgpack_decode(body):
+    try:
+        return msgpack.unpackb(bytes(body), **UNPACK)
+    except Exception:  # noqa: BLE001 - any refusal counts as "msgpack does not decode it"
+        return None
+
+
+def test_own_result_encoding_is_msgpacks_byte_for_byte():
+    for tid in INTS:
+        for elapsed in (0, 0x7F, 0x80, 0x10000, 2 ** 40, tid):
+            assert _frames.encode_pickle_result(tid, b"p", elapsed) == _msgpack_frame([4, tid, 0, b"p", elapsed])
+    for n in LENGTHS:
+        data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+        got = _frames.encode_pickle_result(7, data, 3)
+        assert got == _msgpack_frame([4, 7, 0, data, 3]), n
+        assert got == _frames.encode_frame([4, 7, 0, data, 3])  # the worker's msgpack path too
+
+
+def test_own_result_encoding_leaves_what_msgpack_cannot_hold_to_msgpack():
+    assert _frames.encode_pickle_result(2 ** 64, b"x", 1) is None  # msgpack makes it an ext 1 (big int)
+    assert _frames.encode_pickle_result(1, b"x", -2 ** 63 - 1) is None
+
+
+def test_own_task_decoding_is_msgpacks_for_every_width():
+    targets = [None] + ["t" * n for n in LENGTHS] + ["é" * 20, "módulo:función", "\u20ac" * 100]
+    for tid in INTS:
+        for target in (None, "a:b"):
+            frame = _msgpack_frame([3, tid, 0, target, b"payload"])
+            got = _frames.decode_pickle_task(frame, 4, len(frame))
+            assert got == _msgpack_decode(frame[4:]) == [3, tid, 0, target, b"payload"]
+            assert type(got[1]) is int and type(got[4]) is bytes
+    for n in LENGTHS:
+        payload = os.urandom(n)
+        for target in targets:
+            frame = _msgpack_frame([3, 123456, 0, target, payload])
+            got = _frames.decode_pickle_task(frame, 4, len(frame))
+            assert got == _msgpack_decode(frame[4:]) == [3, 123456, 0, target, payload], (n, target and len(target))
+
+
+def test_own_task_decoding_reads_only_its_frame_in_a_buffer_of_several():
+    frames = [_msgpack_frame([3, i, 0, None, os.urandom(i * 50)]) for i in range(1, 6)]
+    buf = bytearray(b"".join(frames))
+    pos = 0
+    for i, f in enumerate(frames, 1):
+        n = int.from_bytes(buf[pos:pos + 4], "big")
+        got = _frames.decode_pickle_task(buf, pos + 4, pos + 4 + n)
+        assert got == msgpack.unpackb(f[4:], **UNPACK) and got[1] == i
+        assert _frames.decode_pickle_task(buf, pos + 4, pos + 3 + n) is None  # one byte short
+        if i < len(frames):
+            assert _frames.decode_pickle_task(buf, pos + 4, pos + 5 + n) is None  # one byte too many
+        pos += 4 + n
+
+
+def test_own_task_decoding_hands_every_other_shape_to_msgpack():
+    others = [
+        [4, 1, 0, b"x", 1],                    # RESULT
+        [3, 1, 1, "builtins:pow", [[2, 5]]],   # MSGPACK encoding: values are msgpack's job
+        [3, 1, 0, None, "not a bin"],
+        [3, 1, 0, None, b"x", "extra"],
+        [3, 1, 0, None],
+        [3, 1.5, 0, None, b"x"],
+        [3, True, 0, None, b"x"],
+        [3, 2 ** 64, 0, None, b"x"],           # (as msgpack's default hook would make it: packed below)
+        [3, 1, 0, b"bin target", b"x"],
+        [2, 1, {"python_init": None}],
+        [6],
+    ]
+    for array in others:
+        try:
+            body = msgpack.packb(array, use_bin_type=True, default=_frames.default)
+        except Exception:  # noqa: BLE001
+            continue
+        assert _frames.decode_pickle_task(body, 0, len(body)) is None, array
+    bad_utf8 = b"\x95\x03\x01\x00\xa2\xff\xfe\xc4\x01x"
+    assert _msgpack_decode(bad_utf8) is None and _frames.decode_pickle_task(bad_utf8, 0, len(bad_utf8)) is None
+    array16 = b"\xdc\x00\x05\x03\x01\x00\xc0\xc4\x01x"  # a legal but non-canonical header: msgpack reads it
+    assert _frames.decode_pickle_task(array16, 0, len(array16)) is None
+    assert _msgpack_decode(array16) == [3, 1, 0, None, b"x"]
+
+
+def test_own_task_decoding_never_disagrees_with_msgpack_on_mutated_frames():
+    """Random byte flips, truncations and insertions of valid TASK frames: the codec either hands the body
+    to msgpack (None) or returns exactly what msgpack returns."""
+    rng = random.Random(20261123)
+    seeds = [_msgpack_frame([3, tid, 0, target, os.urandom(n)])[4:]
+             for tid in (1, 300, 70000, 2 ** 40) for target in (None, "m:f", "x" * 40) for n in (0, 5, 300)]
+    decoded = 0
+    for _ in range(4000):
+        body = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            op = rng.randrange(3)
+            i = rng.randrange(len(body))
+            if op == 0:
+                body[i] = rng.randrange(256)
+            elif op == 1:
+                del body[i:i + rng.randint(1, 4)]
+            else:
+                body.insert(i, rng.randrange(256))
+        if not body:
+            continue
+        got = _frames.decode_pickle_task(body, 0, len(body))
+        if got is not None:
+            decoded += 1
+            assert got == _msgpack_decode(body), bytes(body)
+    assert decoded > 100  # the flips left many frames well formed (mostly in the payload)
+
+
+def _worker_process():
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    env = dict(os.environ, DOTBRIDGE_FDS=f"{r1},{w2}", PYTHONPATH=os.path.join(REPO, "python"))
+    proc = subprocess.Popen([sys.executable, "-m", "dotbridge._worker"], pass_fds=(r1, w2), env=env)
+    os.close(r1)
+    os.close(w2)
+    return proc, w1, r2
+
+
+def test_a_worker_answers_tasks_with_ids_of_every_width_in_msgpacks_bytes():
+    """Through a real worker process: TASK frames with ids of every width (one os.write, so one read holds
+    them all), RESULT frames back whose bytes are msgpack's encoding of what they decode to."""
+    import pickle
+    import select
+    proc, w, r = _worker_process()
+    try:
+        ids = [1, 0x7F, 0x80, 0x100, 0x10000, 0x100000000, 2 ** 63 - 1]
+        big = os.urandom(100_000)  # a bin32 payload over a pipe's capacity: read in pieces
+        tasks_ = [[3, tid, 0, None, pickle.dumps((len, [(big if tid == 0x10000 else b"ab",)], True, {}))]
+                  for tid in ids]
+        os.write(w, _msgpack_frame([2, 1, {}]))
+        data = b"".join(_msgpack_frame(t) for t in tasks_) + _msgpack_frame([6])
+        while data:
+            n = os.write(w, data)
+            data = data[n:]
+        got = bytearray()
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            ready, _, _ = select.select([r], [], [], max(0.0, end - time.monotonic()))
+            chunk = os.read(r, 1 << 16) if ready else b""
+            if not chunk:
+                break
+            got += chunk
+        assert proc.wait(30) == 0
+    finally:
+        os.close(w)
+        os.close(r)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    frames, pos = [], 0
+    while pos < len(got):
+        n = int.from_bytes(got[pos:pos + 4], "big")
+        raw = bytes(got[pos:pos + 4 + n])
+        frames.append(msgpack.unpackb(raw[4:], **UNPACK))
+        assert raw == _msgpack_frame(frames[-1])  # byte-identical to msgpack's encoding
+        pos += 4 + n
+    assert frames[0][0] == _frames.HELLO
+    results = frames[1:]
+    assert [f[:3] for f in results] == [[4, tid, 0] for tid in ids]
+    assert [pickle.loads(f[3]) for f in results] == [[len(big) if tid == 0x10000 else 2] for tid in ids]
+
+
+@pytest.mark.parametrize("workers", ["processes", pytest.param("interpreters", marks=needs_312)])
+def test_big_and_small_pickled_arguments_and_results_round_trip(workers):
+    """Payloads around the codec's widths (bin8/16/32) and bigger than a pipe holds, both ways."""
+    with dotbridge.Pool(1, workers=workers) as p:
+        for n in (0, 200, 300, 2047, 2048, 70_000, 3_000_000):
+            blob = os.urandom(n)
+            assert p.apply(bytes, (blob,)) == blob, n  # bytes(b) is b: the same bytes back

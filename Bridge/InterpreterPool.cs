@@ -82,7 +82,7 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
             Dispose();
             throw new BrokenPoolException($"the interpreter workers did not start within {options.StartTimeout} (InterpreterPoolOptions.StartTimeout)");
         }
-        if (options.UseSpare) Spare.Ensure();
+        if (options.UseSpare) Spare.Ensure(Interpreters);
     }
 
     private static BrokenPoolException StartFailed(Exception e)

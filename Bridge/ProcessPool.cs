@@ -81,7 +81,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             PythonExecutable = ResolvePythonExecutable(options.PythonExecutable);
         }
-        _core = CreateCore(options, Processes, PythonExecutable, _host);
+        using (_host?.HoldStarts()) // prestarted interpreter workers create their interpreters together
+        {
+            _core = CreateCore(options, Processes, PythonExecutable, _host);
+        }
     }
 
     /// <summary>A pool whose Python workers are <paramref name="host"/>'s interpreter workers (<see cref="InterpreterPool"/>).</summary>
@@ -91,7 +94,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         _host = host;
         _hostShutdown = shutdownTimeout;
         PythonExecutable = host.Executable ?? "";
-        _core = CreateCore(options, Processes, PythonExecutable, host);
+        using (host.HoldStarts())
+        {
+            _core = CreateCore(options, Processes, PythonExecutable, host);
+        }
     }
 
     /// <summary>The number of worker processes of each kind.</summary>

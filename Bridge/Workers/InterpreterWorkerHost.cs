@@ -28,6 +28,7 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
     private readonly List<Task> _started = [];
     private long _nextHandle;
+    private ManualResetEventSlim? _hold;
 
     /// <param name="sysPath">Every interpreter's <c>sys.path</c> (the core's INIT prepends the pool's own paths).</param>
     /// <param name="executable">Their <c>sys.executable</c>.</param>
@@ -75,7 +76,12 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
             return handle;
         }
         Worker? worker = null;
-        var thread = new Thread(() => Run(worker!, null, adopt: false, taskReadFd, resultWriteFd, ready))
+        var gate = _hold;
+        var thread = new Thread(() =>
+        {
+            gate?.Wait();
+            Run(worker!, null, adopt: false, taskReadFd, resultWriteFd, ready);
+        })
         {
             IsBackground = true,
             Name = $"dotbridge interpreter worker {workerId}",
@@ -84,6 +90,27 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
         _workers[handle] = worker;
         using (ExecutionContext.SuppressFlow()) thread.Start();
         return handle;
+    }
+
+    /// <summary>Until the result is disposed, workers started here wait before creating their interpreters; then
+    /// they all go at once. For a batch (a pool's prestart): starting a thread while an earlier one computes returns
+    /// late (the starter waits in that busy CPU's run queue, 2-4 ms), so unheld the creations would be staggered
+    /// instead of overlapping (Interop/SubInterpreters/README.md "Two creations at once").</summary>
+    /// <returns>Opens the gate when disposed.</returns>
+    public IDisposable HoldStarts()
+    {
+        var gate = new ManualResetEventSlim(false);
+        _hold = gate;
+        return new Opener(this, gate);
+    }
+
+    private sealed class Opener(InterpreterWorkerHost host, ManualResetEventSlim gate) : IDisposable
+    {
+        public void Dispose()
+        {
+            Interlocked.CompareExchange(ref host._hold, null, gate);
+            gate.Set(); // not disposed: a thread may still be on its way to Wait()
+        }
     }
 
     /// <inheritdoc/>

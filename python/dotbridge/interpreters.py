@@ -22,7 +22,9 @@ Limits (enforced or documented):
 * Python 3.12+ only; on 3.11 ``workers="interpreters"`` raises :class:`InterpreterWorkersUnavailable`
   with the reason (sub-interpreters there share one GIL).
 * A C extension without sub-interpreter support (single-phase init: numpy today, ``_ctypes``,
-  ``msgpack``'s C part, which falls back to pure Python) cannot be imported in a worker: the call fails
+  ``msgpack``'s C part, which falls back to pure Python: the worker loop reads and writes the frames of
+  ordinary tasks with its own codec, ``_frames.decode_pickle_task``/``encode_pickle_result``, so the
+  fallback only handles INIT/HELLO/ERROR frames) cannot be imported in a worker: the call fails
   with ``ImportError`` naming the module and suggesting process workers. This includes the caller's
   ``__main__`` module, which workers import as the stdlib's spawn does: a main script that imports numpy
   at top level cannot use interpreter workers (the pool is broken at start, with that ImportError).

@@ -17,7 +17,7 @@ library every row says "skipped: no Python 3.12+". Rows (issue 7's targets):
   spare interpreter that the previous pool left behind (``InterpreterPoolOptions.UseSpare``).
 - ``cs_interp_start_mod``, ``cs_interp_start_mod_spare``: the same with a first task from a user module
   that imports os (which ``site`` imported before and a cold interpreter worker imports on first use).
-- ``cs_interp_start2``, ``cs_interp_start2_spare``: the same per worker for pools of 2 (until both
+- ``cs_interp_start2``, ``cs_interp_start2_spare``: the same per worker for pools of 2 (by default after a pool of 2, which leaves two spares; until both
   workers have run a task, / 2).
 - ``cs_interp_task``: per-task round trip, sequential ``ApplyAsync`` of ``builtins.abs`` on 2 workers:
   process workers (left) against interpreter workers (right): <= 1x.
@@ -99,7 +99,7 @@ def cs_interp_start2(side, cfg):
 
 
 @bench("cs_interp_start2_spare", section=_SECTION,
-       title="the same, interpreter workers by default (one adopts the spare) (right)",
+       title="the same, interpreter workers by default (after a pool of 2: both adopt the spares it left) (right)",
        unit="ms", ratio="d/s", target=("<=", 0.2), timeout=900)
 def cs_interp_start2_spare(side, cfg):
     return _pick(cfg, "startup2_process_ms_per_worker" if side == "stdlib" else "startup2_interpreter_ms_per_worker")

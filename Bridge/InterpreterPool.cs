@@ -130,6 +130,30 @@ public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable
         return reason is null;
     }
 
+    /// <summary>Makes <paramref name="interpreters"/> spare interpreters now, one after another on background threads
+    /// (at most one per CPU), so that pools created later adopt them and start in about a millisecond per worker
+    /// (as every pool after the first does by default: <see cref="InterpreterPoolOptions.UseSpare"/>). For a program
+    /// that knows early it will want interpreter workers: the role of the stdlib's <c>set_forkserver_preload</c>.
+    /// Returns at once; loads Python if it is not running yet.</summary>
+    /// <param name="interpreters">How many spares to keep (default <see cref="Environment.ProcessorCount"/>).</param>
+    /// <param name="python">Which Python to load if none runs yet (3.12+).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="interpreters"/> is less than 1.</exception>
+    /// <exception cref="PythonNotFoundException">Python is not running yet and none was found.</exception>
+    /// <exception cref="PlatformNotSupportedException">The Python in this process is older than 3.12.</exception>
+    public static void Prepare(int? interpreters = null, PythonOptions? python = null)
+    {
+        if (interpreters is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(interpreters), interpreters, "at least 1 spare interpreter");
+        }
+        PythonRuntime.Initialize(python);
+        if (!SubInterpreter.IsSupported)
+        {
+            throw new PlatformNotSupportedException(SubInterpreter.UnsupportedReason);
+        }
+        Spare.Ensure(interpreters ?? Environment.ProcessorCount);
+    }
+
     /// <summary>The named channel between interpreter workers and .NET (PEP 554-style; Python code imports
     /// <c>_dotbridge_channels</c> and calls <c>send(name, value)</c> / <c>recv(name, timeout=None)</c>). Values are
     /// plain (the MessagePack value model) and copied, never shared.</summary>

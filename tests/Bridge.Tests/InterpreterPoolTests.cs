@@ -385,6 +385,24 @@ public sealed class InterpreterPoolTests
     }
 
     [Test]
+    public async Task Prepare_makes_spares_that_the_next_pool_adopts()
+    {
+        if (Environment.ProcessorCount < 2) Assert.Ignore("one spare per CPU: this machine has one");
+        Assert.Throws<ArgumentOutOfRangeException>(() => InterpreterPool.Prepare(0));
+        InterpreterPool.Prepare(2);
+        var sw = Stopwatch.StartNew();
+        while (InterpreterPool.Spare.Count is not { Ready: >= 2, Starting: false })
+        {
+            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), $"Prepare(2) did not make two spares ({InterpreterPool.Spare.Count})");
+            await Task.Delay(10, Timeout);
+        }
+        int adopted = InterpreterPool.Spare.Adopted;
+        await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, Initializer = PathProbe });
+        Assert.That(InterpreterPool.Spare.Adopted, Is.EqualTo(adopted + 2));
+        Assert.That(await pool.ApplyAsync<long>("__main__:seen", [], Timeout), Is.EqualTo(42L));
+    }
+
+    [Test]
     public async Task A_pool_of_two_leaves_two_spares_and_the_next_pool_of_two_adopts_both()
     {
         if (Environment.ProcessorCount < 2) Assert.Ignore("one spare per CPU: this machine has one");

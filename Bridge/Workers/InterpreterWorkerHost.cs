@@ -16,9 +16,9 @@ namespace Bridge.Workers;
 /// else creates one. Its thread reports the loop's exit code, ends the interpreter, then closes the result pipe
 /// (the core's end-of-worker signal); a worker whose interpreter cannot be created exits with code 1 at once.</para>
 /// <para><see cref="Stop"/> (the core terminates) raises <c>SystemExit</c> in a worker still running Python code, so
-/// it ends at its next bytecode instead of when its call returns. <see cref="Dispose"/> waits for the threads.</para>
+/// it ends at its next bytecode instead of when its call returns. <see cref="Join"/> waits for the threads.</para>
 /// </remarks>
-internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
+internal sealed class InterpreterWorkerHost : IWorkerHost
 {
     private readonly List<string> _sysPath;
     private readonly string? _executable;
@@ -42,8 +42,9 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
         _useSpare = useSpare;
     }
 
-    /// <summary>One task per worker started so far, in start order: completes when the worker has run INIT (and the
-    /// init code), or fails with the error map (a <c>Dictionary&lt;object, object?&gt;</c> in <see cref="InitFailedException"/>).</summary>
+    /// <summary>One task per worker started while starts were held (<see cref="HoldStarts"/>: a pool's prestart), in
+    /// start order: completes when the worker has run INIT (and the init code), or fails (<see cref="InitFailedException"/>
+    /// with the error map, or why the interpreter could not be made). Later workers (replacements) are not listed.</summary>
     public Task[] Started
     {
         get
@@ -67,7 +68,10 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
             if (!old.Thread.IsAlive && old.Thread.ThreadState != ThreadState.Unstarted) _workers.TryRemove(h, out _);
         }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_started) _started.Add(ready.Task);
+        if (_hold is not null)
+        {
+            lock (_started) _started.Add(ready.Task);
+        }
         if (_useSpare && InterpreterPool.Spare.TryTake() is { } spare)
         {
             var adopted = new Worker(handle, spare.Thread);
@@ -194,9 +198,6 @@ internal sealed class InterpreterWorkerHost : IWorkerHost, IDisposable
             w.Thread.Join(left > TimeSpan.Zero ? left : TimeSpan.Zero);
         }
     }
-
-    /// <inheritdoc/>
-    public void Dispose() => Join(TimeSpan.FromSeconds(10));
 
     private sealed class Worker(long handle, Thread thread)
     {

@@ -81,58 +81,15 @@ internal sealed class DotNetWorker : FrameWorker
     /// <inheritdoc/>
     protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
     {
-        if (frame.Version != ProtocolLimits.Version)
+        var (config, malformed) = ParseInit(frame);
+        if (config is null)
         {
-            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
-                $"INIT speaks protocol version {frame.Version}; this worker speaks {ProtocolLimits.Version}", "args", null), ExitProtocolError);
+            return (malformed!, ExitProtocolError);
         }
-        var assemblies = new List<string>();
-        string? initializer = null;
-        ReadOnlyMemory<byte> initargs = default;
-        try
-        {
-            var r = new MessagePackReader(frame.Map);
-            int n = r.ReadMapHeader();
-            for (int i = 0; i < n; i++)
-            {
-                if (r.NextMessagePackType != MessagePackType.String)
-                {
-                    r.Skip();
-                    r.Skip();
-                    continue;
-                }
-                switch (r.ReadString())
-                {
-                    case "assemblies" when !r.TryReadNil():
-                        int count = r.ReadArrayHeader();
-                        for (int k = 0; k < count; k++)
-                        {
-                            assemblies.Add(r.ReadString() ?? throw new ProtocolException("INIT assemblies: nil path"));
-                        }
-                        break;
-                    case "initializer" when !r.TryReadNil():
-                        initializer = r.ReadString();
-                        break;
-                    case "initargs" when !r.TryReadNil():
-                        if (r.NextMessagePackType != MessagePackType.Array)
-                        {
-                            throw new ProtocolException("INIT initargs must be an array");
-                        }
-                        initargs = r.ReadRaw().ToArray();
-                        break;
-                    case "max_depth" when !r.TryReadNil():
-                        _maxDepth = Math.Clamp(r.ReadInt32(), 1, 1024);
-                        break;
-                    default:
-                        r.Skip();
-                        break;
-                }
-            }
-        }
-        catch (Exception e) when (e is MessagePackSerializationException or ProtocolException or OverflowException or EndOfStreamException)
-        {
-            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT config: {e.Message}", "args", null), ExitProtocolError);
-        }
+        _maxDepth = config.MaxDepth ?? _maxDepth;
+        var assemblies = config.Assemblies;
+        string? initializer = config.Initializer;
+        var initargs = config.InitArgs;
         try
         {
             foreach (var path in assemblies)

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using Bridge.Protocol;
 using Bridge.Transport;
+using MessagePack;
 
 namespace Bridge.Workers;
 
@@ -51,6 +53,83 @@ internal abstract class FrameWorker : IDisposable
 
     /// <summary>Handles INIT; a failure ends the loop with a FATAL frame and the exit code.</summary>
     protected abstract (ErrorMap Map, int ExitCode)? Init(Frame frame);
+
+    /// <summary>The INIT map's keys a C# worker reads (PROTOCOL.md "INIT"); others are skipped.</summary>
+    /// <param name="SysPath"><c>sys_path</c> (Python workers).</param>
+    /// <param name="Assemblies"><c>assemblies</c> (.NET workers).</param>
+    /// <param name="Initializer"><c>initializer</c>, or null.</param>
+    /// <param name="InitArgs"><c>initargs</c>: the packed array, or empty.</param>
+    /// <param name="MaxDepth"><c>max_depth</c>, clamped to 1..1024, or null.</param>
+    protected sealed record InitConfig(List<string> SysPath, List<string> Assemblies, string? Initializer, ReadOnlyMemory<byte> InitArgs, int? MaxDepth);
+
+    /// <summary>Reads the INIT map (<see cref="InitConfig"/>); a malformed one, or one of another protocol version, is
+    /// the FATAL of <see cref="ExitProtocolError"/>.</summary>
+    protected static (InitConfig? Config, ErrorMap? Error) ParseInit(in Frame frame)
+    {
+        if (frame.Version != ProtocolLimits.Version)
+        {
+            return (null, WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
+                $"INIT speaks protocol version {frame.Version}; this worker speaks {ProtocolLimits.Version}", "args", null));
+        }
+        var sysPath = new List<string>();
+        var assemblies = new List<string>();
+        string? initializer = null;
+        ReadOnlyMemory<byte> initargs = default;
+        int? maxDepth = null;
+        try
+        {
+            var r = new MessagePackReader(frame.Map);
+            int n = r.ReadMapHeader();
+            for (int i = 0; i < n; i++)
+            {
+                if (r.NextMessagePackType != MessagePackType.String)
+                {
+                    r.Skip();
+                    r.Skip();
+                    continue;
+                }
+                switch (r.ReadString())
+                {
+                    case "sys_path" when !r.TryReadNil():
+                        ReadStrings(ref r, sysPath, "sys_path");
+                        break;
+                    case "assemblies" when !r.TryReadNil():
+                        ReadStrings(ref r, assemblies, "assemblies");
+                        break;
+                    case "initializer" when !r.TryReadNil():
+                        initializer = r.ReadString();
+                        break;
+                    case "initargs" when !r.TryReadNil():
+                        if (r.NextMessagePackType != MessagePackType.Array)
+                        {
+                            throw new ProtocolException("INIT initargs must be an array");
+                        }
+                        initargs = r.ReadRaw().ToArray();
+                        break;
+                    case "max_depth" when !r.TryReadNil():
+                        maxDepth = Math.Clamp(r.ReadInt32(), 1, 1024);
+                        break;
+                    default:
+                        r.Skip();
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or ProtocolException or OverflowException or EndOfStreamException)
+        {
+            return (null, WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT config: {e.Message}", "args", null));
+        }
+        return (new InitConfig(sysPath, assemblies, initializer, initargs, maxDepth), null);
+
+        static void ReadStrings(ref MessagePackReader r, List<string> into, string key)
+        {
+            int count = r.ReadArrayHeader();
+            for (int k = 0; k < count; k++)
+            {
+                into.Add(r.ReadString() ?? throw new ProtocolException($"INIT {key}: nil entry"));
+            }
+        }
+    }
 
     /// <summary>Runs one TASK frame and buffers its RESULT or ERROR frame in <see cref="Out"/>.</summary>
     protected abstract void RunTask(Frame frame);

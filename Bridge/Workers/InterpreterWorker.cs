@@ -41,53 +41,22 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
     /// <inheritdoc/>
     protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
     {
-        if (frame.Version != ProtocolLimits.Version)
+        var (config, malformed) = ParseInit(frame);
+        if (config is null)
         {
-            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException",
-                $"INIT speaks protocol version {frame.Version}; this worker speaks {ProtocolLimits.Version}", "args", null), ExitProtocolError);
+            return (malformed!, ExitProtocolError);
         }
-        var sysPath = new List<string>();
-        string? initializer = null;
-        object?[] initargs = [];
+        _maxDepth = config.MaxDepth ?? _maxDepth;
+        var sysPath = config.SysPath;
+        string? initializer = config.Initializer;
+        object?[] initargs;
         try
         {
-            var r = new MessagePackReader(frame.Map);
-            int n = r.ReadMapHeader();
-            for (int i = 0; i < n; i++)
-            {
-                if (r.NextMessagePackType != MessagePackType.String)
-                {
-                    r.Skip();
-                    r.Skip();
-                    continue;
-                }
-                switch (r.ReadString())
-                {
-                    case "sys_path" when !r.TryReadNil():
-                        int count = r.ReadArrayHeader();
-                        for (int k = 0; k < count; k++)
-                        {
-                            sysPath.Add(r.ReadString() ?? throw new ProtocolException("INIT sys_path: nil entry"));
-                        }
-                        break;
-                    case "initializer" when !r.TryReadNil():
-                        initializer = r.ReadString();
-                        break;
-                    case "initargs" when !r.TryReadNil():
-                        initargs = MsgPackValues.ReadObject(ref r) as object?[] ?? throw new ProtocolException("INIT initargs must be an array");
-                        break;
-                    case "max_depth" when !r.TryReadNil():
-                        _maxDepth = Math.Clamp(r.ReadInt32(), 1, 1024);
-                        break;
-                    default:
-                        r.Skip();
-                        break;
-                }
-            }
+            initargs = config.InitArgs.IsEmpty ? [] : MsgPackValues.DeserializeObject(config.InitArgs) as object?[] ?? [];
         }
-        catch (Exception e) when (e is MessagePackSerializationException or ProtocolException or OverflowException or EndOfStreamException or ValueConversionException)
+        catch (ValueConversionException e)
         {
-            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT config: {e.Message}", "args", null), ExitProtocolError);
+            return (WorkerErrors.Plain("Bridge.Protocol.ProtocolException", $"malformed INIT initargs: {e.Message}", "args", null), ExitProtocolError);
         }
         object? error = null;
         bool raised = false;

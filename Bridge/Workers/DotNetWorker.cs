@@ -31,7 +31,6 @@ internal sealed class DotNetWorker : FrameWorker
     public const int ExitOrphaned = 70;
 
     private readonly TargetResolver _resolver;
-    private ArrayBufferWriter<byte> _results = new(4096);
     private int _maxDepth = ProtocolLimits.MaxDepth;
 
     public DotNetWorker(int inFd, int outFd, string? baseDirectory = null)
@@ -169,19 +168,12 @@ internal sealed class DotNetWorker : FrameWorker
                 $"cannot prepare {frame.Target}: {e.Message}", "target", null));
             return;
         }
-        var reader = new MessagePackReader(frame.Payload);
-        int calls = reader.ReadArrayHeader();
-        var results = _results;
-        results.ResetWrittenCount();
-        var writer = new MessagePackWriter(results);
-        writer.WriteArrayHeader(calls);
-        for (int i = 0; i < calls; i++)
+        RunBatch(id, frame.Payload, start, "Bridge.ValueConversionException", target.Name, (ref MessagePackReader reader, ref MessagePackWriter writer, int i) =>
         {
             if (reader.NextMessagePackType != MessagePackType.Array)
             {
-                Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
-                    $"{target.Name}: call {i} is a {MsgPackValues.DescribeNext(reader)}, not an array of arguments", "args", i));
-                return;
+                return WorkerErrors.Plain("Bridge.ValueConversionException",
+                    $"{target.Name}: call {i} is a {MsgPackValues.DescribeNext(reader)}, not an array of arguments", "args", i);
             }
             int count = reader.ReadArrayHeader();
             MethodOverload overload;
@@ -192,16 +184,14 @@ internal sealed class DotNetWorker : FrameWorker
             }
             catch (ArgumentBindingException e)
             {
-                Out.WriteError(id, WorkerErrors.Plain(e.DotNetType, e.Message, "args", i));
-                return;
+                return WorkerErrors.Plain(e.DotNetType, e.Message, "args", i);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A converter failed in an unforeseen way (an enum or tuple constructor, say): the
                 // call's arguments could not be made, so the task's ERROR frame has kind "args".
-                Out.WriteError(id, WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
-                    $"{target.Name}: call {i}: the arguments could not be converted: {e.Message}", "args", i));
-                return;
+                return WorkerErrors.Plain(e.GetType().FullName ?? "System.Exception",
+                    $"{target.Name}: call {i}: the arguments could not be converted: {e.Message}", "args", i);
             }
             object? result;
             try
@@ -211,8 +201,7 @@ internal sealed class DotNetWorker : FrameWorker
             catch (Exception e)
             {
                 // Whatever the method threw becomes the task's ERROR frame (kind "raised"); the worker goes on.
-                Out.WriteError(id, WorkerErrors.Raised(e, i));
-                return;
+                return WorkerErrors.Raised(e, i);
             }
             try
             {
@@ -220,33 +209,17 @@ internal sealed class DotNetWorker : FrameWorker
             }
             catch (ValueConversionException e)
             {
-                Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
-                    $"{overload.Signature}: the result cannot be sent: {e.Message}", "result", i));
-                return;
+                return WorkerErrors.Plain("Bridge.ValueConversionException",
+                    $"{overload.Signature}: the result cannot be sent: {e.Message}", "result", i);
             }
             catch (Exception e)
             {
                 // The result's own code threw while it was encoded (a lazy IEnumerable, say): that is
                 // the method's failure, reported as the task's ERROR frame with kind "raised".
-                Out.WriteError(id, WorkerErrors.Raised(e, i));
-                return;
+                return WorkerErrors.Raised(e, i);
             }
-        }
-        writer.Flush();
-        long elapsedUs = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-        try
-        {
-            Out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
-        }
-        catch (ProtocolException e)
-        {
-            Out.WriteError(id, WorkerErrors.Plain("Bridge.ValueConversionException",
-                $"{target.Name}: the results cannot be sent: {e.Message}", "result", null));
-        }
-        if (results.Capacity > 16 << 20)
-        {
-            _results = new ArrayBufferWriter<byte>(4096); // don't keep a huge buffer after one big result
-        }
+            return null;
+        });
     }
 
     // ---- watchdog ------------------------------------------------------------------------------

@@ -131,6 +131,52 @@ internal abstract class FrameWorker : IDisposable
         }
     }
 
+    /// <summary>Runs one call of a MSGPACK batch: reads its arguments from <paramref name="reader"/> and writes its
+    /// result to <paramref name="writer"/>; returns null, or the ERROR map that ends the batch.</summary>
+    protected delegate ErrorMap? BatchCall(ref MessagePackReader reader, ref MessagePackWriter writer, int index);
+
+    private ArrayBufferWriter<byte> _results = new(4096);
+
+    /// <summary>The MSGPACK TASK payload (an array of calls) through <paramref name="call"/>, one call after another:
+    /// one RESULT with the array of results, or the ERROR of the first call that fails (PROTOCOL.md "TASK").</summary>
+    /// <param name="taskId">The task.</param>
+    /// <param name="payload">The packed array of calls.</param>
+    /// <param name="started">When the task started (<see cref="Stopwatch.GetTimestamp"/>), for RESULT's elapsed time.</param>
+    /// <param name="tooBigType">The error type reported when the results exceed a frame.</param>
+    /// <param name="name">The target's name, for that message.</param>
+    /// <param name="call">Runs one call.</param>
+    protected void RunBatch(long taskId, ReadOnlyMemory<byte> payload, long started, string tooBigType, string name, BatchCall call)
+    {
+        var reader = new MessagePackReader(payload);
+        int calls = reader.ReadArrayHeader();
+        var results = _results;
+        results.ResetWrittenCount();
+        var writer = new MessagePackWriter(results);
+        writer.WriteArrayHeader(calls);
+        for (int i = 0; i < calls; i++)
+        {
+            if (call(ref reader, ref writer, i) is { } error)
+            {
+                Out.WriteError(taskId, error);
+                return;
+            }
+        }
+        writer.Flush();
+        long elapsedUs = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+        try
+        {
+            Out.WriteResult(taskId, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
+        }
+        catch (ProtocolException e)
+        {
+            Out.WriteError(taskId, WorkerErrors.Plain(tooBigType, $"{name}: the results cannot be sent: {e.Message}", "result", null));
+        }
+        if (results.Capacity > 16 << 20)
+        {
+            _results = new ArrayBufferWriter<byte>(4096); // don't keep a huge buffer after one big result
+        }
+    }
+
     /// <summary>Runs one TASK frame and buffers its RESULT or ERROR frame in <see cref="Out"/>.</summary>
     protected abstract void RunTask(Frame frame);
 

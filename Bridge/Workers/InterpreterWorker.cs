@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Bridge.Interop.SubInterpreters;
 using Bridge.Protocol;
@@ -29,7 +28,6 @@ namespace Bridge.Workers;
 internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter interpreter, string? initCode, Action<object?>? initialized)
     : FrameWorker(inFd, outFd)
 {
-    private ArrayBufferWriter<byte> _results = new(4096);
     private int _maxDepth = ProtocolLimits.MaxDepth;
 
     /// <inheritdoc/>
@@ -93,13 +91,7 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
                 $"an interpreter worker runs Python callables 'module:qualname', not '{frame.Target}'", "target", null));
             return;
         }
-        var reader = new MessagePackReader(frame.Payload);
-        int calls = reader.ReadArrayHeader();
-        var results = _results;
-        results.ResetWrittenCount();
-        var writer = new MessagePackWriter(results);
-        writer.WriteArrayHeader(calls);
-        for (int i = 0; i < calls; i++)
+        RunBatch(id, frame.Payload, start, "builtins.ValueError", target, (ref MessagePackReader reader, ref MessagePackWriter writer, int i) =>
         {
             object?[] args;
             try
@@ -109,14 +101,12 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
             }
             catch (Exception e) when (e is ValueConversionException or MessagePackSerializationException or EndOfStreamException)
             {
-                Out.WriteError(id, WorkerErrors.Plain("builtins.TypeError", $"{target}: call {i}: {e.Message}", "args", i));
-                return;
+                return WorkerErrors.Plain("builtins.TypeError", $"{target}: call {i}: {e.Message}", "args", i);
             }
             object? value = interpreter.Call(target, args, out bool raised);
             if (raised)
             {
-                Out.WriteError(id, ToErrorMap(value, i, 0));
-                return;
+                return ToErrorMap(value, i, 0);
             }
             try
             {
@@ -124,24 +114,10 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
             }
             catch (ValueConversionException e)
             {
-                Out.WriteError(id, WorkerErrors.Plain("builtins.TypeError", $"{target}: the result cannot be sent: {e.Message}", "result", i));
-                return;
+                return WorkerErrors.Plain("builtins.TypeError", $"{target}: the result cannot be sent: {e.Message}", "result", i);
             }
-        }
-        writer.Flush();
-        long elapsedUs = (long)Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-        try
-        {
-            Out.WriteResult(id, TaskEncoding.MsgPack, results.WrittenSpan, elapsedUs);
-        }
-        catch (ProtocolException e)
-        {
-            Out.WriteError(id, WorkerErrors.Plain("builtins.ValueError", $"{target}: the results cannot be sent: {e.Message}", "result", null));
-        }
-        if (results.Capacity > 16 << 20)
-        {
-            _results = new ArrayBufferWriter<byte>(4096); // don't keep a huge buffer after one big result
-        }
+            return null;
+        });
     }
 
     /// <summary>The sub-interpreter's error dictionary (<see cref="SubInterpreter.Call"/>) as an ERROR map.</summary>

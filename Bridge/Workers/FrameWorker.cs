@@ -44,6 +44,10 @@ internal abstract class FrameWorker : IDisposable
     /// <summary>The replies not written yet.</summary>
     protected FrameWriter Out { get; } = new(64 * 1024);
 
+    /// <summary>Set by <see cref="RunTask"/> to end the loop with this exit code after the task (whose reply, if it
+    /// buffered one, is written first): a task that ended its worker (<c>sys.exit</c> in an interpreter worker).</summary>
+    protected int? ExitRequested { get; set; }
+
     /// <summary>The worker kind HELLO announces (<c>"dotnet"</c>, <c>"python"</c>).</summary>
     protected abstract string HelloKind { get; }
 
@@ -214,6 +218,11 @@ internal abstract class FrameWorker : IDisposable
                     case FrameKind.Task:
                         MarkPending();
                         RunTask(frame);
+                        if (ExitRequested is { } code)
+                        {
+                            Flush();
+                            return code; // as a process worker that exits in a task: its chunk is CRASHED
+                        }
                         break;
                     case FrameKind.Init:
                         if (Init(frame) is { } failure)

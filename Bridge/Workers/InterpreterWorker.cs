@@ -17,6 +17,8 @@ namespace Bridge.Workers;
 /// maps are the ones the sub-interpreter's bootstrap builds from the raised exception (type, message, traceback,
 /// cause chain, kind), which are the wire protocol's ERROR maps. HELLO says <c>"python"</c>: for the pool this is a
 /// Python worker like any other.</para>
+/// <para>A task that calls <c>sys.exit(n)</c> ends the worker with exit code n and no reply, as it ends a process
+/// worker: its call fails with <see cref="WorkerCrashedException"/> and the pool starts a fresh interpreter.</para>
 /// <para>INIT: <c>sys_path</c> is prepended to the interpreter's <c>sys.path</c> (as a process worker does);
 /// a Python <c>initializer</c> (<c>module:qualname</c>) is called with <c>initargs</c>; if it raises: FATAL, exit 1.</para>
 /// </remarks>
@@ -91,7 +93,16 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
                 $"an interpreter worker runs Python callables 'module:qualname', not '{frame.Target}'", "target", null));
             return;
         }
-        RunBatch(id, frame.Payload, start, "builtins.ValueError", target, (ref MessagePackReader reader, ref MessagePackWriter writer, int i) =>
+        try
+        {
+            RunBatch(id, frame.Payload, start, "builtins.ValueError", target, Call);
+        }
+        catch (WorkerExit exit)
+        {
+            ExitRequested = exit.Code; // no reply: the pool sees this worker end while running the task
+        }
+
+        ErrorMap? Call(ref MessagePackReader reader, ref MessagePackWriter writer, int i)
         {
             object?[] args;
             try
@@ -106,7 +117,13 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
             object? value = interpreter.Call(target, args, out bool raised);
             if (raised)
             {
-                return ToErrorMap(value, i, 0);
+                var error = ToErrorMap(value, i, 0);
+                if (error is { Type: "builtins.SystemExit", Kind: "raised" })
+                {
+                    // sys.exit() in a task ends a process worker (its task CRASHED, the worker replaced): the same here.
+                    throw new WorkerExit(int.TryParse(error.Message, out int code) ? code : error.Message.Length == 0 ? 0 : 1);
+                }
+                return error;
             }
             try
             {
@@ -117,7 +134,13 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
                 return WorkerErrors.Plain("builtins.TypeError", $"{target}: the result cannot be sent: {e.Message}", "result", i);
             }
             return null;
-        });
+        }
+    }
+
+    /// <summary>A task called <c>sys.exit</c>: the worker ends with <see cref="Code"/>.</summary>
+    private sealed class WorkerExit(int code) : Exception
+    {
+        public int Code { get; } = code;
     }
 
     /// <summary>The sub-interpreter's error dictionary (<see cref="SubInterpreter.Call"/>) as an ERROR map.</summary>

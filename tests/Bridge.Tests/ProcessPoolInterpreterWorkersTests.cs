@@ -39,6 +39,16 @@ public class ProcessPoolInterpreterWorkersTests
 
             def fail_setup():
                 raise LookupError('no such setting')
+
+            CALLS = [0]
+
+            def exit_worker(code):
+                import sys
+                sys.exit(code)
+
+            def bump():
+                CALLS[0] += 1
+                return CALLS[0]
             """);
     }
 
@@ -113,6 +123,30 @@ public class ProcessPoolInterpreterWorkersTests
         await using var pool = new ProcessPool(options);
         var tags = await pool.MapAsync<long, string>("ppinterp_mod:tagged", [1L, 2L, 3L, 4L], 1, Timeout);
         Assert.That(tags, Is.EqualTo(new[] { "init-7:1", "init-7:2", "init-7:3", "init-7:4" }));
+    }
+
+    [Test]
+    public async Task Sys_exit_in_a_task_ends_its_worker_as_in_a_process_and_the_worker_is_replaced()
+    {
+        await using var pool = new ProcessPool(Options(1));
+        var e = Assert.ThrowsAsync<WorkerCrashedException>(() => pool.ApplyAsync<long>("ppinterp_mod:exit_worker", [3L], Timeout))!;
+        Assert.That(e.ExitCode, Is.EqualTo(3));
+        Assert.That(e.Message, Does.Contain("interpreter worker"));
+        Assert.That(await pool.ApplyAsync<long>("ppinterp_mod:square", [7L], Timeout), Is.EqualTo(49L), "a fresh interpreter took over");
+    }
+
+    [Test]
+    public async Task Max_tasks_per_child_replaces_the_interpreter_with_a_fresh_one()
+    {
+        var options = Options(1);
+        options.MaxTasksPerChild = 2;
+        await using var pool = new ProcessPool(options);
+        var counts = new List<long>();
+        for (int i = 0; i < 6; i++)
+        {
+            counts.Add(await pool.ApplyAsync<long>("ppinterp_mod:bump", [], Timeout));
+        }
+        Assert.That(counts, Is.EqualTo(new long[] { 1, 2, 1, 2, 1, 2 }), "each interpreter ran two calls, then a fresh one (module state anew) took over");
     }
 
     [Test]

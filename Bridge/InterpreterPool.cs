@@ -28,7 +28,8 @@ namespace Bridge;
 /// conversions of Bridge/CONVERSIONS.md) and are rebuilt as new objects on the other side; no Python object is
 /// ever shared. A result that has no MessagePack form fails the call (<see cref="PythonException"/>, kind "result").</para>
 /// <para>Errors map as for process workers: the callable raised → <see cref="PythonException"/> with the remote
-/// type, message, traceback and cause chain; the target is missing → kind "target".</para>
+/// type, message, traceback and cause chain; the target is missing → kind "target"; <c>sys.exit</c> in a call ends
+/// its worker → <see cref="WorkerCrashedException"/>, and a fresh interpreter replaces it.</para>
 /// <para>This is <see cref="ProcessPool"/> with <see cref="ProcessPoolOptions.PythonWorkers"/> =
 /// <see cref="PythonWorkers.Interpreters"/>, prestarted, for Python callables only: the same pool core schedules,
 /// supervises and maps errors; each worker speaks the same frames over two in-process pipes (ABI.md "Interpreter workers").</para>
@@ -38,9 +39,10 @@ namespace Bridge;
 /// bytecode; a blocking C call such as <c>time.sleep</c> returns first), ends every interpreter, and waits up to
 /// <see cref="InterpreterPoolOptions.ShutdownTimeout"/> for that; a worker still running then is left behind
 /// (a background thread that ends its interpreter when its call returns).</para>
-/// <para>Start-up: each worker is a new sub-interpreter (about 5 ms of CPython's own work; <c>site</c> is not run
-/// again, the main interpreter's <c>sys.path</c> is given to it), except that a pool adopts the process's spare
-/// interpreter when one is ready and leaves a new one behind (<see cref="InterpreterPoolOptions.UseSpare"/>).</para>
+/// <para>Start-up: each worker is a new sub-interpreter (about 6-8 ms of CPython's own work; <c>site</c> is not run
+/// again, the main interpreter's <c>sys.path</c> is given to it), except that a pool's workers adopt the process's
+/// spare interpreters when some are ready and leave new ones behind (<see cref="InterpreterPoolOptions.UseSpare"/>,
+/// <see cref="Prepare"/>).</para>
 /// <para>All members are thread-safe.</para>
 /// </remarks>
 public sealed partial class InterpreterPool : IAsyncDisposable, IDisposable

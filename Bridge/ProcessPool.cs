@@ -60,6 +60,25 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="PlatformNotSupportedException">Interpreter workers were asked for and the Python in this process is older than 3.12.</exception>
     /// <exception cref="Bridge.Interop.PythonNotFoundException">Interpreter workers were asked for, no Python runs in this process yet and none was found.</exception>
     public ProcessPool(ProcessPoolOptions options)
+        : this(Validated(options), InterpreterHostFor(options), TimeSpan.FromSeconds(10))
+    {
+    }
+
+    /// <summary>A pool whose Python workers are <paramref name="host"/>'s interpreter workers (<see cref="InterpreterPool"/>,
+    /// <see cref="PythonWorkers.Interpreters"/>), or processes when it is null.</summary>
+    internal ProcessPool(ProcessPoolOptions options, Workers.InterpreterWorkerHost? host, TimeSpan shutdownTimeout)
+    {
+        Processes = options.Processes ?? Environment.ProcessorCount;
+        _host = host;
+        _hostShutdown = shutdownTimeout;
+        PythonExecutable = host is null ? ResolvePythonExecutable(options.PythonExecutable) : host.Executable ?? "";
+        using (host?.HoldStarts()) // prestarted interpreter workers create their interpreters together
+        {
+            _core = CreateCore(options, Processes, PythonExecutable, host);
+        }
+    }
+
+    private static ProcessPoolOptions Validated(ProcessPoolOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Processes is < 1)
@@ -70,35 +89,13 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxTasksPerChild, "ProcessPoolOptions.MaxTasksPerChild must be at least 1 (or null for no limit).");
         }
-        Processes = options.Processes ?? Environment.ProcessorCount;
-        if (options.PythonWorkers == PythonWorkers.Interpreters)
-        {
-            _host = CreateInterpreterHost(options.InterpreterPython, [], initCode: null, useSpare: true);
-            _hostShutdown = TimeSpan.FromSeconds(10);
-            PythonExecutable = _host.Executable ?? "";
-        }
-        else
-        {
-            PythonExecutable = ResolvePythonExecutable(options.PythonExecutable);
-        }
-        using (_host?.HoldStarts()) // prestarted interpreter workers create their interpreters together
-        {
-            _core = CreateCore(options, Processes, PythonExecutable, _host);
-        }
+        return options;
     }
 
-    /// <summary>A pool whose Python workers are <paramref name="host"/>'s interpreter workers (<see cref="InterpreterPool"/>).</summary>
-    internal ProcessPool(ProcessPoolOptions options, Workers.InterpreterWorkerHost host, TimeSpan shutdownTimeout)
-    {
-        Processes = options.Processes ?? Environment.ProcessorCount;
-        _host = host;
-        _hostShutdown = shutdownTimeout;
-        PythonExecutable = host.Executable ?? "";
-        using (host.HoldStarts())
-        {
-            _core = CreateCore(options, Processes, PythonExecutable, host);
-        }
-    }
+    private static Workers.InterpreterWorkerHost? InterpreterHostFor(ProcessPoolOptions options) =>
+        options.PythonWorkers == PythonWorkers.Interpreters
+            ? CreateInterpreterHost(options.InterpreterPython, [], initCode: null, useSpare: true)
+            : null;
 
     /// <summary>The number of worker processes of each kind.</summary>
     public int Processes { get; }

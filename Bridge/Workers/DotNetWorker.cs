@@ -31,7 +31,6 @@ internal sealed class DotNetWorker : FrameWorker
     public const int ExitOrphaned = 70;
 
     private readonly TargetResolver _resolver;
-    private int _maxDepth = ProtocolLimits.MaxDepth;
 
     public DotNetWorker(int inFd, int outFd, string? baseDirectory = null)
         : base(inFd, outFd)
@@ -78,29 +77,20 @@ internal sealed class DotNetWorker : FrameWorker
     // ---- INIT ----------------------------------------------------------------------------------
 
     /// <inheritdoc/>
-    protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
+    protected override (ErrorMap Map, int ExitCode)? Init(InitConfig config)
     {
-        var (config, malformed) = ParseInit(frame);
-        if (config is null)
-        {
-            return (malformed!, ExitProtocolError);
-        }
-        _maxDepth = config.MaxDepth ?? _maxDepth;
-        var assemblies = config.Assemblies;
-        string? initializer = config.Initializer;
-        var initargs = config.InitArgs;
         try
         {
-            foreach (var path in assemblies)
+            foreach (var path in config.Assemblies)
             {
                 _resolver.LoadAssembly(path);
             }
-            if (initializer is not null)
+            if (config.Initializer is { } initializer)
             {
                 var target = _resolver.Resolve(initializer);
-                var r = new MessagePackReader(initargs.IsEmpty ? new byte[] { 0x90 } : initargs);
+                var r = new MessagePackReader(config.InitArgs.IsEmpty ? new byte[] { 0x90 } : config.InitArgs);
                 int count = r.ReadArrayHeader();
-                var (overload, args) = target.Bind(ref r, count, _maxDepth);
+                var (overload, args) = target.Bind(ref r, count, MaxDepth);
                 try
                 {
                     overload.Invoke(args);
@@ -180,7 +170,7 @@ internal sealed class DotNetWorker : FrameWorker
             object?[] args;
             try
             {
-                (overload, args) = target.Bind(ref reader, count, _maxDepth);
+                (overload, args) = target.Bind(ref reader, count, MaxDepth);
             }
             catch (ArgumentBindingException e)
             {
@@ -205,7 +195,7 @@ internal sealed class DotNetWorker : FrameWorker
             }
             try
             {
-                MsgPackValues.Write(ref writer, result, _maxDepth);
+                MsgPackValues.Write(ref writer, result, MaxDepth);
             }
             catch (ValueConversionException e)
             {

@@ -55,8 +55,12 @@ internal abstract class FrameWorker : IDisposable
     /// a worker whose initializer failed); false: HELLO goes out first (the .NET worker).</summary>
     protected virtual bool HelloAfterInit => false;
 
-    /// <summary>Handles INIT; a failure ends the loop with a FATAL frame and the exit code.</summary>
-    protected abstract (ErrorMap Map, int ExitCode)? Init(Frame frame);
+    /// <summary>Handles INIT (read and checked by the loop; <see cref="MaxDepth"/> already set from it); a failure
+    /// ends the loop with a FATAL frame and the exit code.</summary>
+    protected abstract (ErrorMap Map, int ExitCode)? Init(InitConfig config);
+
+    /// <summary>The nesting limit for values (INIT <c>max_depth</c>, else the protocol's).</summary>
+    protected int MaxDepth { get; private set; } = ProtocolLimits.MaxDepth;
 
     /// <summary>The INIT map's keys a C# worker reads (PROTOCOL.md "INIT"); others are skipped.</summary>
     /// <param name="SysPath"><c>sys_path</c> (Python workers).</param>
@@ -68,7 +72,7 @@ internal abstract class FrameWorker : IDisposable
 
     /// <summary>Reads the INIT map (<see cref="InitConfig"/>); a malformed one, or one of another protocol version, is
     /// the FATAL of <see cref="ExitProtocolError"/>.</summary>
-    protected static (InitConfig? Config, ErrorMap? Error) ParseInit(in Frame frame)
+    private static (InitConfig? Config, ErrorMap? Error) ParseInit(in Frame frame)
     {
         if (frame.Version != ProtocolLimits.Version)
         {
@@ -225,7 +229,13 @@ internal abstract class FrameWorker : IDisposable
                         }
                         break;
                     case FrameKind.Init:
-                        if (Init(frame) is { } failure)
+                        var (config, malformed) = ParseInit(frame);
+                        if (config is null)
+                        {
+                            return Fatal(malformed!, ExitProtocolError);
+                        }
+                        MaxDepth = config.MaxDepth ?? MaxDepth;
+                        if (Init(config) is { } failure)
                         {
                             return Fatal(failure.Map, failure.ExitCode);
                         }

@@ -30,7 +30,6 @@ namespace Bridge.Workers;
 internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter interpreter, string? initCode, Action<object?>? initialized)
     : FrameWorker(inFd, outFd)
 {
-    private int _maxDepth = ProtocolLimits.MaxDepth;
 
     /// <inheritdoc/>
     protected override string HelloKind => "python";
@@ -39,16 +38,9 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
     protected override bool HelloAfterInit => true;
 
     /// <inheritdoc/>
-    protected override (ErrorMap Map, int ExitCode)? Init(Frame frame)
+    protected override (ErrorMap Map, int ExitCode)? Init(InitConfig config)
     {
-        var (config, malformed) = ParseInit(frame);
-        if (config is null)
-        {
-            return (malformed!, ExitProtocolError);
-        }
-        _maxDepth = config.MaxDepth ?? _maxDepth;
         var sysPath = config.SysPath;
-        string? initializer = config.Initializer;
         object?[] initargs;
         try
         {
@@ -64,7 +56,7 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
         {
             error = interpreter.Call("sys:path.insert", [0L, sysPath[i]], out raised);
         }
-        if (!raised && initializer is not null)
+        if (!raised && config.Initializer is { } initializer)
         {
             error = interpreter.Call(initializer, initargs, out raised);
         }
@@ -107,7 +99,7 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
             object?[] args;
             try
             {
-                args = MsgPackValues.ReadObject(ref reader, _maxDepth) as object?[]
+                args = MsgPackValues.ReadObject(ref reader, MaxDepth) as object?[]
                     ?? throw new ValueConversionException($"call {i} is not an array of arguments");
             }
             catch (Exception e) when (e is ValueConversionException or MessagePackSerializationException or EndOfStreamException)
@@ -127,7 +119,7 @@ internal sealed class InterpreterWorker(int inFd, int outFd, SubInterpreter inte
             }
             try
             {
-                MsgPackValues.Write(ref writer, value, _maxDepth);
+                MsgPackValues.Write(ref writer, value, MaxDepth);
             }
             catch (ValueConversionException e)
             {

@@ -363,6 +363,17 @@ public sealed class InterpreterPoolTests
 
     private const string PathProbe = "import sys\ndef path():\n    return list(sys.path)\ndef seen():\n    return 42\n";
 
+    /// <summary>Waits, bounded (30 s), until at least <paramref name="ready"/> spares are ready and none is being made.</summary>
+    private async Task WaitForSparesAsync(int ready, string failure)
+    {
+        var sw = Stopwatch.StartNew();
+        while (InterpreterPool.Spare.Count is var (r, starting) && (r < ready || starting))
+        {
+            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), $"{failure} (ready, starting: {InterpreterPool.Spare.Count})");
+            await Task.Delay(10, Timeout);
+        }
+    }
+
     /// <summary>Creates a pool (which leaves a spare behind) and waits, bounded, until the spare is ready.</summary>
     private async Task<List<string>> LeaveASpareAsync(string dir)
     {
@@ -375,12 +386,7 @@ public sealed class InterpreterPoolTests
         {
             await pool.ApplyAsync<long>("builtins:abs", [-1L], Timeout);
         }
-        var sw = Stopwatch.StartNew();
-        while (InterpreterPool.Spare.Count is not { Ready: > 0, Starting: false })
-        {
-            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "no spare interpreter became ready");
-            await Task.Delay(10, Timeout);
-        }
+        await WaitForSparesAsync(1, "no spare interpreter became ready");
         return coldPath;
     }
 
@@ -390,12 +396,7 @@ public sealed class InterpreterPoolTests
         if (Environment.ProcessorCount < 2) Assert.Ignore("one spare per CPU: this machine has one");
         Assert.Throws<ArgumentOutOfRangeException>(() => InterpreterPool.Prepare(0));
         InterpreterPool.Prepare(2);
-        var sw = Stopwatch.StartNew();
-        while (InterpreterPool.Spare.Count is not { Ready: >= 2, Starting: false })
-        {
-            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), $"Prepare(2) did not make two spares ({InterpreterPool.Spare.Count})");
-            await Task.Delay(10, Timeout);
-        }
+        await WaitForSparesAsync(2, "Prepare(2) did not make two spares");
         int adopted = InterpreterPool.Spare.Adopted;
         await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, Initializer = PathProbe });
         Assert.That(InterpreterPool.Spare.Adopted, Is.EqualTo(adopted + 2));
@@ -410,12 +411,7 @@ public sealed class InterpreterPoolTests
         {
             await first.ApplyAsync<long>("builtins:abs", [-1L], Timeout);
         }
-        var sw = Stopwatch.StartNew();
-        while (InterpreterPool.Spare.Count is not { Ready: >= 2, Starting: false })
-        {
-            Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), $"two spares did not become ready ({InterpreterPool.Spare.Count})");
-            await Task.Delay(10, Timeout);
-        }
+        await WaitForSparesAsync(2, "two spares did not become ready");
         int adopted = InterpreterPool.Spare.Adopted;
         await using var pool = new InterpreterPool(new InterpreterPoolOptions { Interpreters = 2, Initializer = PathProbe });
         Assert.That(InterpreterPool.Spare.Adopted, Is.EqualTo(adopted + 2), "both workers adopted a spare");

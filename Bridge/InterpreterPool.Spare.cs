@@ -34,15 +34,6 @@ public sealed partial class InterpreterPool
         /// <summary>How many spares pools have adopted (tests).</summary>
         internal static int Adopted => Volatile.Read(ref s_adopted);
 
-        /// <summary>True when a spare is ready to be adopted (tests).</summary>
-        internal static bool IsReady
-        {
-            get
-            {
-                lock (s_lock) return s_ready.Count > 0;
-            }
-        }
-
         /// <summary>How many spares are ready, and whether one is being made (tests).</summary>
         internal static (int Ready, bool Starting) Count
         {
